@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) capstan.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+    DOCUMENTATION = r"""
+options:
+  kubeconfig:
+    description:
+      - The cluster's kubeconfig as a file path, as parsed content (a dict), or as YAML text
+        (for example the C(value) of a C(<cluster>-kubeconfig) Secret read with
+        M(capstan.fleet.kube_object_info)).
+      - Client certificates and keys given as data are loaded into memory only; nothing is
+        written to disk.
+      - When neither O(kubeconfig) nor O(host) is given, the first file of the
+        E(K8S_AUTH_KUBECONFIG) or E(KUBECONFIG) environment variable is used, else C(~/.kube/config).
+    type: raw
+  context:
+    description: The kubeconfig context to use; its C(current-context) by default.
+    type: str
+  host:
+    description: The API server URL; overrides the kubeconfig's server.
+    type: str
+  api_key:
+    description: A bearer token; overrides the kubeconfig's user token.
+    type: str
+  ca_cert:
+    description: Path to a CA bundle that verifies the API server; overrides the kubeconfig's.
+    type: path
+    aliases: [ssl_ca_cert]
+  validate_certs:
+    description: Whether to verify the API server's certificate.
+    type: bool
+    default: true
+    aliases: [verify_ssl]
+  request_timeout:
+    description: Seconds to wait for one API request.
+    type: float
+    default: 30
+requirements:
+  - urllib3
+  - PyYAML
+"""

@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) capstan.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Internal to this collection: load a bundle of Kubernetes objects and converge it.
+
+Objects are applied with server-side apply under the collection's field manager;
+Namespaces and CustomResourceDefinitions go first and CRDs are waited for until
+Established before anything that may need them. Check mode is a server-side dry run.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+
+import yaml
+
+from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError
+
+FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
+NOISE_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp", "selfLink")
+
+
+def load_documents(definition=None, src=None):
+    """Return a list of (origin, object) pairs; origin names the file and document index."""
+    docs = []
+    if definition is not None:
+        items = definition if isinstance(definition, list) else [definition]
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                try:
+                    parsed = list(yaml.safe_load_all(item))
+                except yaml.YAMLError as e:
+                    raise KubeError("definition[%d] is not valid YAML: %s" % (i, e))
+                docs += [("definition[%d] document %d" % (i, j), d) for j, d in enumerate(parsed) if d]
+            elif item:
+                docs.append(("definition[%d]" % i, item))
+    if src is not None:
+        paths = []
+        if os.path.isdir(src):
+            for root, _dirs, files in sorted(os.walk(src)):
+                paths += [os.path.join(root, f) for f in sorted(files) if f.endswith((".yaml", ".yml", ".json"))]
+        elif os.path.isfile(src):
+            paths = [src]
+        else:
+            raise KubeError("src %s does not exist" % src)
+        for path in paths:
+            try:
+                with open(path) as f:
+                    parsed = list(yaml.safe_load_all(f))
+            except yaml.YAMLError as e:
+                raise KubeError("%s is not valid YAML: %s" % (path, e))
+            docs += [("%s document %d" % (path, j), d) for j, d in enumerate(parsed) if d]
+    out = []
+    for origin, obj in docs:
+        if obj.get("kind") == "List" or (obj.get("kind", "").endswith("List") and "items" in obj):
+            out += [("%s item %d" % (origin, k), o) for k, o in enumerate(obj.get("items") or [])]
+        else:
+            out.append((origin, obj))
+    for origin, obj in out:
+        if not isinstance(obj, dict):
+            raise KubeError("%s is not a Kubernetes object (a mapping)" % origin)
+        missing = [k for k in ("apiVersion", "kind") if not obj.get(k)] + (
+            [] if (obj.get("metadata") or {}).get("name") else ["metadata.name"]
+        )
+        if missing:
+            raise KubeError("%s lacks %s" % (origin, ", ".join(missing)))
+    return out
+
+
+def ident(obj):
+    m = obj.get("metadata") or {}
+    ns = m.get("namespace")
+    return "%s/%s%s" % (obj.get("kind"), (ns + "/") if ns else "", m.get("name"))
+
+
+def normalize(obj):
+    """The object without fields the server keeps changing, for diffs and comparisons."""
+    if obj is None:
+        return None
+    o = copy.deepcopy(obj)
+    meta = o.get("metadata") or {}
+    for k in NOISE_METADATA:
+        meta.pop(k, None)
+    ann = meta.get("annotations") or {}
+    ann.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    if not ann:
+        meta.pop("annotations", None)
+    return o
+
+
+def ordered(docs):
+    rank = {k: i for i, k in enumerate(FIRST_KINDS)}
+    return sorted(docs, key=lambda d: rank.get(d[1].get("kind"), len(FIRST_KINDS)))
+
+
+def wait_crd_established(client, name, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        crd = client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        conds = {c["type"]: c for c in ((crd or {}).get("status") or {}).get("conditions") or []}
+        if conds.get("Established", {}).get("status") == "True":
+            return
+        if time.monotonic() > deadline:
+            why = conds.get("NamesAccepted", {}).get("message") or "not Established"
+            raise KubeError("CustomResourceDefinition %s is not Established after %ss: %s" % (name, timeout, why))
+        time.sleep(0.2)
+
+
+def converge(client, docs, state="present", check_mode=False, namespace=None):
+    """Apply (or delete) each object; return per-object results and whether anything changed."""
+    results = []
+    changed = False
+    for origin, obj in ordered(docs):
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        if namespace and not meta.get("namespace"):
+            try:
+                if client.resource(obj["apiVersion"], obj["kind"])["namespaced"]:
+                    meta["namespace"] = namespace
+            except KubeError:
+                pass  # reported with the object below
+        try:
+            before = client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+            if state == "absent":
+                after = None
+                if before is not None:
+                    client.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"), dry_run=check_mode)
+                obj_changed = before is not None
+            else:
+                after = client.apply(obj, dry_run=check_mode)
+                if before is None:
+                    obj_changed = True
+                elif check_mode:
+                    obj_changed = normalize(before) != normalize(after)
+                else:
+                    obj_changed = before["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion")
+                if obj["kind"] == "CustomResourceDefinition" and not check_mode:
+                    wait_crd_established(client, meta["name"])
+        except KubeError as e:
+            raise KubeError("%s (%s): %s" % (origin, ident(obj), e), status=e.status, reason=e.reason)
+        changed = changed or obj_changed
+        results.append({
+            "origin": origin, "id": ident(obj), "changed": obj_changed,
+            "before": normalize(before), "after": normalize(after),
+            "result": after if after is not None else None,
+        })
+    return results, changed

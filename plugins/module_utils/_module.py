@@ -1,0 +1,59 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) capstan.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Internal to this collection: the base every capstan.fleet module runs through.
+
+A module subclasses ``FleetModule``, declares ``argument_spec`` (merged with the shared
+option sets it names) and implements ``run()``, which returns the result dict or raises
+``FleetError``; the base turns errors into one ``fail_json(msg=...)``.
+"""
+from __future__ import annotations
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
+
+
+class FleetModule(object):
+    argument_spec = {}
+    shared_specs = ()
+    module_kwargs = {}
+    required_libs = ()  # (name, has_flag, import_error)
+    # Set by run() when the result carries secrets: Ansible then censors the task's
+    # output (as with a task-level no_log) while the registered variable keeps the data.
+    result_no_log = False
+
+    def __init__(self):
+        spec = {}
+        for shared in self.shared_specs:
+            spec.update(shared)
+        spec.update(self.argument_spec)
+        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **self.module_kwargs)
+        self.params = self.module.params
+        for name, has, err in self.required_libs:
+            if not has:
+                self.module.fail_json(msg=missing_required_lib(name), exception=str(err))
+
+    @property
+    def check_mode(self):
+        return self.module.check_mode
+
+    @property
+    def diff_mode(self):
+        return self.module._diff
+
+    def run(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self):
+        try:
+            result = self.run()
+        except FleetError as e:
+            self.module.fail_json(msg=str(e), **getattr(e, "extra", {}))
+        except Exception as e:  # an unexpected bug: still one line, the trace only at -vvv
+            self.module.fail_json(msg="unexpected error: %s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
+        if self.result_no_log:
+            result["_ansible_no_log"] = True
+        self.module.exit_json(**result)

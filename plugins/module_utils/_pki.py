@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) capstan.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Internal to this collection: Vault PKI mounts, CAs, roles and issue/renew decisions."""
+from __future__ import annotations
+
+import datetime
+import re
+
+try:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    HAS_CRYPTOGRAPHY = True
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+except ImportError as e:
+    HAS_CRYPTOGRAPHY = False
+    CRYPTOGRAPHY_IMPORT_ERROR = e
+
+from ansible_collections.capstan.fleet.plugins.module_utils._vault import VaultError, call
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(value, option="ttl"):
+    """Vault's duration strings (``90``, ``45s``, ``8h``, ``30d``, ``1h30m``) as seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    parts = re.findall(r"(\d+)([smhd])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise VaultError("%s: %r is not a duration such as 45s, 8h or 30d" % (option, value))
+    return sum(int(n) * _UNITS[u] for n, u in parts)
+
+
+def read_mounts(client):
+    return call("listing secrets engines", client.sys.list_mounted_secrets_engines)["data"]
+
+
+def ensure_mount(client, path, max_lease_ttl, description, check_mode):
+    """Enable a PKI mount or tune its max lease TTL; return (changed, before, after)."""
+    path = path.strip("/")
+    mounts = read_mounts(client)
+    current = mounts.get(path + "/")
+    want_max = seconds(max_lease_ttl, "max_lease_ttl")
+    after = {"type": "pki", "max_lease_ttl": want_max, "description": description or ""}
+    if current is None:
+        if not check_mode:
+            call("enabling PKI at %s" % path, client.sys.enable_secrets_engine, "pki", path=path,
+                 description=description, config={"max_lease_ttl": "%ds" % want_max})
+        return True, None, after
+    if current.get("type") != "pki":
+        raise VaultError("mount %s exists but is a %s secrets engine, not pki" % (path, current.get("type")))
+    before = {"type": "pki", "max_lease_ttl": current["config"].get("max_lease_ttl"),
+              "description": current.get("description") or ""}
+    changed = before["max_lease_ttl"] != want_max or (description is not None and before["description"] != description)
+    if changed and not check_mode:
+        call("tuning %s" % path, client.sys.tune_mount_configuration, path, max_lease_ttl="%ds" % want_max,
+             description=description)
+    if description is None:
+        after["description"] = before["description"]
+    return changed, before, after
+
+
+def load_cert(pem):
+    return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+
+
+def cert_summary(pem):
+    c = load_cert(pem)
+    cn = c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return {
+        "common_name": cn[0].value if cn else None,
+        "serial_number": ":".join("%02x" % b for b in c.serial_number.to_bytes(20, "big")).lstrip("0:") or "0",
+        "not_after": c.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "issuer": c.issuer.rfc4514_string(),
+    }
+
+
+def default_issuer(client, mount):
+    """The mount's default issuer's certificate PEM, or None when it has none."""
+    try:
+        resp = client.adapter.get("/v1/%s/issuer/default/json" % mount.strip("/"))
+    except Exception as e:  # hvac raises InvalidRequest/InvalidPath for a mount without issuers
+        if "no default issuer" in str(e) or "unable to find" in str(e) or "not found" in str(e).lower():
+            return None
+        raise VaultError("reading the default issuer of %s: %s" % (mount, str(e).split(", on ")[0]))
+    cert = (resp or {}).get("data", {}).get("certificate")
+    return cert or None
+
+
+def ensure_root(client, mount, common_name, ttl, key_type, key_bits, issuer_name, check_mode):
+    """Generate an internal root CA when the mount has none; return (changed, ca_pem or None)."""
+    pem = default_issuer(client, mount)
+    if pem is not None:
+        existing = cert_summary(pem)["common_name"]
+        if existing != common_name:
+            raise VaultError(
+                "mount %s already has a root CA with common name %r, not %r; a root is never replaced "
+                "in place (use another mount)" % (mount, existing, common_name)
+            )
+        return False, pem
+    if check_mode:
+        return True, None
+    body = {"common_name": common_name, "ttl": "%ds" % seconds(ttl), "key_type": key_type, "issuer_name": issuer_name}
+    if key_bits:
+        body["key_bits"] = key_bits
+    resp = call("generating the root CA of %s" % mount, client.adapter.post,
+                "/v1/%s/root/generate/internal" % mount.strip("/"), json=body)
+    return True, resp["data"]["certificate"]
+
+
+def ensure_urls(client, mount, urls, check_mode):
+    """Set issuing certificate and CRL URLs; return (changed, before, after)."""
+    if urls is None:
+        return False, None, None
+    current = call("reading URLs of %s" % mount, client.adapter.get, "/v1/%s/config/urls" % mount.strip("/"))["data"]
+    before = {k: sorted(current.get(k) or []) for k in urls}
+    after = {k: sorted(v or []) for k, v in urls.items()}
+    if before == after:
+        return False, before, after
+    if not check_mode:
+        call("setting URLs of %s" % mount, client.adapter.post, "/v1/%s/config/urls" % mount.strip("/"), json=urls)
+    return True, before, after
+
+
+ROLE_DURATIONS = ("ttl", "max_ttl", "not_before_duration")
+
+
+def ensure_role(client, mount, name, wanted, check_mode):
+    """Create or update a PKI role so that every given parameter matches; return (changed, before, after)."""
+    path = "/v1/%s/roles/%s" % (mount.strip("/"), name)
+    try:
+        current = client.adapter.get(path)["data"]
+    except Exception as e:
+        if "404" in str(e) or type(e).__name__ == "InvalidPath":
+            current = None
+        else:
+            raise VaultError("reading role %s on %s: %s" % (name, mount, str(e).split(", on ")[0]))
+    want = {}
+    for k, v in wanted.items():
+        if v is None:
+            continue
+        want[k] = seconds(v, k) if k in ROLE_DURATIONS else v
+    if current is None:
+        if not check_mode:
+            call("writing role %s on %s" % (name, mount), client.adapter.post, path, json=want)
+        return True, None, want
+    before = {k: current.get(k) for k in want}
+    norm = lambda v: sorted(v) if isinstance(v, list) else v  # noqa: E731
+    changed = any(norm(before[k]) != norm(want[k]) for k in want)
+    if changed and not check_mode:
+        call("writing role %s on %s" % (name, mount), client.adapter.post, path, json=dict(current, **want))
+    return changed, before, want
+
+
+def needs_renewal(cert_pem, ca_pem, common_name, alt_names, ip_sans, renew_before):
+    """Why a certificate must be (re)issued, or None when the present one still serves."""
+    try:
+        cert = load_cert(cert_pem)
+    except ValueError:
+        return "the present certificate is not valid PEM"
+    if ca_pem and cert.issuer != load_cert(ca_pem).subject:
+        return "the present certificate comes from another issuer"
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not cn or cn[0].value != common_name:
+        return "the common name differs"
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns = set(san.get_values_for_type(x509.DNSName))
+        ips = {str(i) for i in san.get_values_for_type(x509.IPAddress)}
+    except x509.ExtensionNotFound:
+        dns, ips = set(), set()
+    # Vault copies the common name into the DNS names unless the request excludes it
+    if dns - {common_name} != set(alt_names or []) - {common_name} or set(ip_sans or []) != ips:
+        return "the subject alternative names differ"
+    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    if left.total_seconds() < renew_before:
+        return "it expires in %s, within the renewal threshold" % str(left).split(".")[0]
+    return None

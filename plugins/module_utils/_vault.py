@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) capstan.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Internal to this collection: the one Vault/OpenBao client (hvac) and its auth methods."""
+from __future__ import annotations
+
+import os
+
+try:
+    import hvac
+    import hvac.exceptions
+
+    HAS_HVAC = True
+    HVAC_IMPORT_ERROR = None
+except ImportError as e:
+    HAS_HVAC = False
+    HVAC_IMPORT_ERROR = e
+
+from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
+
+VAULT_AUTH_ARGSPEC = dict(
+    url=dict(type="str"),
+    namespace=dict(type="str"),
+    auth_method=dict(type="str", default="token", choices=["token", "approle"]),
+    token=dict(type="str", no_log=True),
+    role_id=dict(type="str", no_log=False),
+    secret_id=dict(type="str", no_log=True),
+    mount_point=dict(type="str"),
+    ca_cert=dict(type="path"),
+    validate_certs=dict(type="bool", default=True),
+    timeout=dict(type="int", default=30),
+)
+
+
+class VaultError(FleetError):
+    pass
+
+
+class _TokenAuth(object):
+    def login(self, client, params):
+        token = params.get("token") or os.environ.get("VAULT_TOKEN")
+        if not token:
+            path = os.path.expanduser("~/.vault-token")
+            if os.path.exists(path):
+                with open(path) as f:
+                    token = f.read().strip()
+        if not token:
+            raise VaultError("auth_method=token needs the token option, VAULT_TOKEN or ~/.vault-token")
+        client.token = token
+        try:
+            client.auth.token.lookup_self()
+        except hvac.exceptions.Forbidden:
+            raise VaultError("the Vault token was refused (403): it is invalid, expired or revoked")
+
+
+class _AppRoleAuth(object):
+    def login(self, client, params):
+        role_id = params.get("role_id") or os.environ.get("VAULT_ROLE_ID")
+        secret_id = params.get("secret_id") or os.environ.get("VAULT_SECRET_ID")
+        if not role_id:
+            raise VaultError("auth_method=approle needs role_id (or VAULT_ROLE_ID)")
+        kwargs = {"role_id": role_id, "secret_id": secret_id}
+        if params.get("mount_point"):
+            kwargs["mount_point"] = params["mount_point"]
+        client.auth.approle.login(**kwargs)
+
+
+AUTH_METHODS = {"token": _TokenAuth, "approle": _AppRoleAuth}
+
+
+def vault_client(params):
+    """An authenticated hvac client from the shared VAULT_AUTH_ARGSPEC options."""
+    url = params.get("url") or os.environ.get("VAULT_ADDR")
+    if not url:
+        raise VaultError("no Vault server given: set the url option or VAULT_ADDR")
+    verify = params.get("validate_certs", True)
+    if verify:
+        verify = params.get("ca_cert") or os.environ.get("VAULT_CACERT") or True
+    client = hvac.Client(
+        url=url, verify=verify, timeout=params.get("timeout") or 30,
+        namespace=params.get("namespace") or os.environ.get("VAULT_NAMESPACE"),
+    )
+    try:
+        status = client.sys.read_health_status(method="GET")
+        if hasattr(status, "json"):  # hvac returns a Response for non-200 health codes
+            code = status.status_code
+            if code == 503:
+                raise VaultError("the Vault server at %s is sealed" % url)
+            if code == 501:
+                raise VaultError("the Vault server at %s is not initialised" % url)
+        AUTH_METHODS[params.get("auth_method") or "token"]().login(client, params)
+    except hvac.exceptions.VaultError as e:
+        raise VaultError("Vault at %s: %s" % (url, _msg(e)))
+    except VaultError:
+        raise
+    except Exception as e:  # requests' connection and TLS errors
+        raise VaultError("cannot reach Vault at %s: %s" % (url, e))
+    return client
+
+
+def _msg(e):
+    text = str(e).split(", on ")[0]
+    return text or type(e).__name__
+
+
+def call(what, fn, *args, **kwargs):
+    """Run an hvac call and turn its exceptions into one VaultError naming ``what``."""
+    try:
+        return fn(*args, **kwargs)
+    except hvac.exceptions.Forbidden as e:
+        raise VaultError("%s: permission denied (403): %s" % (what, _msg(e)))
+    except hvac.exceptions.VaultError as e:
+        raise VaultError("%s: %s" % (what, _msg(e)))

@@ -1,0 +1,158 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) capstan.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vault_pki_role
+short_description: A role of a Vault/OpenBao PKI mount
+version_added: 0.1.0
+description:
+  - Creates a PKI role or updates it so that every parameter given matches; parameters not
+    given are left as the server has them.
+  - With C(--diff), shows the parameters that change.
+author: capstan.fleet developers
+extends_documentation_fragment:
+  - capstan.fleet.vault_auth
+options:
+  mount:
+    description: Path of the PKI mount.
+    type: str
+    required: true
+  name:
+    description: Name of the role.
+    type: str
+    required: true
+  ttl:
+    description: Default lifetime of certificates issued from the role.
+    type: str
+  max_ttl:
+    description: Maximum lifetime of certificates issued from the role.
+    type: str
+  key_type:
+    description: Key type of issued certificates.
+    type: str
+    choices: [rsa, ec, ed25519, any]
+  key_bits:
+    description: Key size of issued certificates.
+    type: int
+  allowed_domains:
+    description: Domains (or, with O(allow_any_name), nothing) that names may be in.
+    type: list
+    elements: str
+  allow_subdomains:
+    description: Allow subdomains of O(allowed_domains).
+    type: bool
+  allow_bare_domains:
+    description: Allow O(allowed_domains) themselves as names.
+    type: bool
+  allow_any_name:
+    description: Allow any common name (for client certificates of users and groups).
+    type: bool
+  allow_localhost:
+    description: Allow C(localhost) as a name.
+    type: bool
+  allow_ip_sans:
+    description: Allow IP subject alternative names.
+    type: bool
+  enforce_hostnames:
+    description: Require names to be valid host names.
+    type: bool
+  server_flag:
+    description: Issue certificates usable by servers.
+    type: bool
+  client_flag:
+    description: Issue certificates usable by clients.
+    type: bool
+  organization:
+    description: Organisation (O) of issued certificates; Kubernetes reads it as the RBAC groups.
+    type: list
+    elements: str
+  ou:
+    description: Organisational unit (OU) of issued certificates.
+    type: list
+    elements: str
+  no_store:
+    description: Do not store issued certificates in Vault (for short-lived, high-volume certificates).
+    type: bool
+  require_cn:
+    description: Require a common name in requests.
+    type: bool
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Kubernetes API server certificates of one cluster
+  capstan.fleet.vault_pki_role:
+    mount: pki/clusters/lab-a
+    name: kube-apiserver
+    allowed_domains: [kubernetes, kubernetes.default, kubernetes.default.svc, localhost]
+    allow_bare_domains: true
+    allow_ip_sans: true
+    server_flag: true
+    client_flag: false
+    ttl: 720h
+    max_ttl: 2160h
+"""
+
+RETURN = r"""
+role:
+  description: The parameters given, as they are (or in check mode would be) on the server.
+  returned: success
+  type: dict
+"""
+
+from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
+from ansible_collections.capstan.fleet.plugins.module_utils._pki import ensure_role  # noqa: E402
+from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
+    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
+)
+
+ROLE_OPTIONS = dict(
+    ttl=dict(type="str"),
+    max_ttl=dict(type="str"),
+    key_type=dict(type="str", choices=["rsa", "ec", "ed25519", "any"]),
+    key_bits=dict(type="int"),
+    allowed_domains=dict(type="list", elements="str"),
+    allow_subdomains=dict(type="bool"),
+    allow_bare_domains=dict(type="bool"),
+    allow_any_name=dict(type="bool"),
+    allow_localhost=dict(type="bool"),
+    allow_ip_sans=dict(type="bool"),
+    enforce_hostnames=dict(type="bool"),
+    server_flag=dict(type="bool"),
+    client_flag=dict(type="bool"),
+    organization=dict(type="list", elements="str"),
+    ou=dict(type="list", elements="str"),
+    no_store=dict(type="bool"),
+    require_cn=dict(type="bool"),
+)
+
+
+class VaultPkiRole(FleetModule):
+    shared_specs = (VAULT_AUTH_ARGSPEC,)
+    argument_spec = dict(mount=dict(type="str", required=True), name=dict(type="str", required=True), **ROLE_OPTIONS)
+    required_libs = (("hvac", HAS_HVAC, HVAC_IMPORT_ERROR),)
+
+    def run(self):
+        p = self.params
+        client = vault_client(p)
+        wanted = {k: p[k] for k in ROLE_OPTIONS}
+        changed, before, after = ensure_role(client, p["mount"], p["name"], wanted, self.check_mode)
+        out = dict(changed=changed, role=after)
+        if self.diff_mode:
+            out["diff"] = {"before": before or {}, "after": after}
+        return out
+
+
+def main():
+    VaultPkiRole()()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Pinned versions and the places the lab keeps its binaries and state."""
+import os
+from pathlib import Path
+
+# One recent Kubernetes minor and the etcd release it is tested with upstream.
+KUBERNETES_VERSION = "v1.34.12"
+ETCD_VERSION = "v3.6.16"
+KWOK_VERSION = "v0.8.0"
+# vcsim moved into a module of its own in govmomi v0.47, which the module proxy does not
+# serve; v0.46.3 is the newest release whose main module still holds the vcsim command.
+GOVMOMI_VERSION = "v0.46.3"
+# etcd v3.6.16 and kwok v0.8.0 declare `go 1.26.0` in their go.mod files.
+MIN_GO = (1, 26)
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+
+
+def cache_dir() -> Path:
+    """Binaries are cached by version here, outside the work tree."""
+    env = os.environ.get("CAPSTAN_LAB_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "capstan-fleet"
+
+
+def state_dir() -> Path:
+    env = os.environ.get("CAPSTAN_LAB_STATE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "capstan-fleet" / "lab"
