@@ -129,12 +129,10 @@ def converge(client, docs, state="present", check_mode=False, namespace=None):
                 obj_changed = before is not None
             else:
                 after = client.apply(obj, dry_run=check_mode)
-                if before is None:
-                    obj_changed = True
-                elif check_mode:
-                    obj_changed = normalize(before) != normalize(after)
-                else:
-                    obj_changed = before["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion")
+                # Content, not resourceVersion: the server bumps the latter for bookkeeping
+                # alone (the one-time "before-first-apply" managedFields entry on the second
+                # apply of an object that admission added fields to), which is no change.
+                obj_changed = before is None or normalize(before) != normalize(after)
                 if obj["kind"] == "CustomResourceDefinition" and not check_mode:
                     wait_crd_established(client, meta["name"])
         except KubeError as e:

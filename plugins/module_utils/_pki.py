@@ -9,6 +9,7 @@ import re
 
 try:
     from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
     from cryptography.x509.oid import NameOID
 
     HAS_CRYPTOGRAPHY = True
@@ -164,8 +165,11 @@ def needs_renewal(cert_pem, ca_pem, common_name, alt_names, ip_sans, renew_befor
         cert = load_cert(cert_pem)
     except ValueError:
         return "the present certificate is not valid PEM"
-    if ca_pem and cert.issuer != load_cert(ca_pem).subject:
-        return "the present certificate comes from another issuer"
+    if ca_pem:
+        try:  # the signature, not only the name: a re-keyed CA keeps its name
+            cert.verify_directly_issued_by(load_cert(ca_pem))
+        except (ValueError, TypeError, InvalidSignature):
+            return "the present certificate comes from another issuer"
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not cn or cn[0].value != common_name:
         return "the common name differs"

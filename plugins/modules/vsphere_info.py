@@ -9,8 +9,8 @@ module: vsphere_info
 short_description: Read a vCenter's datacenters, clusters, datastores, networks and templates
 version_added: 0.1.0
 description:
-  - Lists the datacenters of a vCenter with what a cluster definition places machines on:
-    compute clusters, hosts, datastores, networks and VM templates.
+  - Lists the datacenters of a vCenter with what a cluster definition places machines on,
+    that is compute clusters, hosts, datastores, networks and VM templates.
 author: capstan.fleet developers
 extends_documentation_fragment:
   - capstan.fleet.vsphere_auth

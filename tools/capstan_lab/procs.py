@@ -19,7 +19,10 @@ def free_port():
 
 
 def port_taken(port):
+    """True when a listener holds the port (TIME_WAIT leftovers do not count: Go servers
+    bind with SO_REUSEADDR, and so does this probe)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -33,12 +36,16 @@ def alive(pid, exe=None):
         return False
     try:
         with open(f"/proc/{pid}/stat") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                return False
+            stat = f.read()
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
         if exe:
+            name = os.path.basename(str(exe))
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 argv0 = f.read().split(b"\0", 1)[0].decode(errors="replace")
-            return os.path.basename(argv0) == os.path.basename(str(exe))
+            if not argv0:  # just exec'd: cmdline is not there yet, the kernel's comm is
+                return stat.split("(", 1)[1].rsplit(")", 1)[0] == name[:15]
+            return os.path.basename(argv0) == name
         return True
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False

@@ -1,0 +1,123 @@
+"""Pure logic of module_utils, on real data (no servers needed)."""
+import base64
+import datetime
+import os
+
+import pytest
+import yaml
+
+from ansible_collections.capstan.fleet.plugins.module_utils import _kube, _manifest, _pki
+from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError, parse_kubeconfig
+from ansible_collections.capstan.fleet.plugins.module_utils._vault import VaultError
+from capstan_lab import pki as labpki
+
+
+def _kc(server="https://127.0.0.1:6443", cert=b"CERT", key=b"KEY"):
+    b = lambda x: base64.b64encode(x).decode()  # noqa: E731
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "a@c",
+        "clusters": [{"name": "c", "cluster": {"server": server, "certificate-authority-data": b(b"CA")}}],
+        "contexts": [{"name": "a@c", "context": {"cluster": "c", "user": "a"}}],
+        "users": [{"name": "a", "user": {"client-certificate-data": b(cert), "client-key-data": b(key)}}],
+    }
+
+
+def test_kubeconfig_as_dict_text_and_path(tmp_path):
+    want = dict(server="https://127.0.0.1:6443", ca_pem=b"CA", cert_pem=b"CERT", key_pem=b"KEY", token=None, insecure=False)
+    assert parse_kubeconfig(_kc()) == want
+    assert parse_kubeconfig(yaml.safe_dump(_kc())) == want
+    path = tmp_path / "kc"
+    path.write_text(yaml.safe_dump(_kc()))
+    assert parse_kubeconfig(str(path)) == want
+
+
+def test_kubeconfig_errors_name_the_problem(tmp_path):
+    with pytest.raises(KubeError, match="kubeconfig file /nonexistent/kc does not exist"):
+        parse_kubeconfig("/nonexistent/kc")
+    with pytest.raises(KubeError, match="no context named 'other'"):
+        parse_kubeconfig(_kc(), context="other")
+    bad = tmp_path / "bad"
+    bad.write_text("clusters: [\n")
+    with pytest.raises(KubeError, match=f"kubeconfig file {bad} is not valid YAML"):
+        parse_kubeconfig(str(bad))
+
+
+def test_client_certificate_from_memory_leaves_no_file(tmp_path, monkeypatch):
+    """Key material given as data goes through memfd: nothing appears in the temp dir."""
+    ca, ca_key = labpki.new_ca("t")
+    cert, key = labpki.issue(ca, ca_key, "u", client=True)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    client = _kube.KubeClient("https://127.0.0.1:1", ca_pem=labpki.cert_pem(ca),
+                              cert_pem=labpki.cert_pem(cert), key_pem=labpki.key_pem(key))
+    assert client.server == "https://127.0.0.1:1"
+    assert os.listdir(tmp_path) == []
+
+
+def test_unusable_client_key_is_a_clear_error():
+    ca, ca_key = labpki.new_ca("t")
+    cert, _ = labpki.issue(ca, ca_key, "u", client=True)
+    other = labpki.new_key()
+    with pytest.raises(KubeError, match="client certificate or key of the kubeconfig is not usable"):
+        _kube.KubeClient("https://127.0.0.1:1", cert_pem=labpki.cert_pem(cert), key_pem=labpki.key_pem(other))
+
+
+@pytest.mark.parametrize("text,secs", [("90", 90), ("45s", 45), ("8h", 28800), ("30d", 2592000), ("1h30m", 5400)])
+def test_durations(text, secs):
+    assert _pki.seconds(text) == secs
+
+
+@pytest.mark.parametrize("text", ["8 hours", "h", "1.5h", "-3h"])
+def test_bad_durations_name_the_option(text):
+    with pytest.raises(VaultError, match=r"renew_before: .* is not a duration"):
+        _pki.seconds(text, "renew_before")
+
+
+def test_load_documents_from_file_and_directory(tmp_path):
+    (tmp_path / "a.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n"
+                                     "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: y}}\n")
+    (tmp_path / "notes.txt").write_text("ignored")
+    docs = _manifest.load_documents(src=str(tmp_path))
+    assert [_manifest.ident(o) for _, o in docs] == ["Namespace/x", "ConfigMap/y"]
+    assert docs[1][0].endswith("a.yaml document 1 item 0")
+
+
+def test_bad_documents_name_file_and_index(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\nkind: Secret\nmetadata: {}\n")
+    with pytest.raises(KubeError, match=r"bad\.yaml document 1 lacks apiVersion, metadata\.name"):
+        _manifest.load_documents(src=str(bad))
+    with pytest.raises(KubeError, match=r"definition\[0\] is not valid YAML"):
+        _manifest.load_documents(definition=["a: [b"])
+    with pytest.raises(KubeError, match="src /nonexistent does not exist"):
+        _manifest.load_documents(src="/nonexistent")
+
+
+def test_order_puts_namespaces_and_crds_first():
+    docs = [("1", {"kind": "ConfigMap"}), ("2", {"kind": "CustomResourceDefinition"}), ("3", {"kind": "Namespace"})]
+    assert [d[0] for d in _manifest.ordered(docs)] == ["3", "2", "1"]
+
+
+def test_normalize_drops_server_bookkeeping_only():
+    obj = {"metadata": {"name": "x", "resourceVersion": "5", "managedFields": [{}], "uid": "u",
+                        "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}}, "data": {"a": "1"}}
+    assert _manifest.normalize(obj) == {"metadata": {"name": "x"}, "data": {"a": "1"}}
+
+
+def _cert(cn, sans, days, ca=None):
+    ca, ca_key = ca or labpki.new_ca("issuer")
+    cert, _ = labpki.issue(ca, ca_key, cn, sans=sans, client=True, days=days)
+    return labpki.cert_pem(cert).decode(), labpki.cert_pem(ca).decode(), (ca, ca_key)
+
+
+def test_renewal_decisions():
+    pem, ca_pem, ca = _cert("svc", ["svc", "svc.ns"], 30)
+    assert _pki.needs_renewal(pem, ca_pem, "svc", ["svc.ns"], [], 86400) is None
+    assert _pki.needs_renewal(pem, ca_pem, "other", ["svc.ns"], [], 86400) == "the common name differs"
+    assert _pki.needs_renewal(pem, ca_pem, "svc", ["svc.ns", "more"], [], 86400) == "the subject alternative names differ"
+    assert "renewal threshold" in _pki.needs_renewal(pem, ca_pem, "svc", ["svc.ns"], [], 40 * 86400)
+    _, other_ca_pem, _ = _cert("x", [], 1)
+    assert _pki.needs_renewal(pem, other_ca_pem, "svc", ["svc.ns"], [], 60) == "the present certificate comes from another issuer"
+    assert _pki.needs_renewal("garbage", ca_pem, "svc", [], [], 60) == "the present certificate is not valid PEM"
+    summary = _pki.cert_summary(pem)
+    assert summary["common_name"] == "svc"
+    assert datetime.datetime.strptime(summary["not_after"], "%Y-%m-%dT%H:%M:%SZ") > datetime.datetime.now()
