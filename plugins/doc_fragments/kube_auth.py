@@ -9,13 +9,20 @@ class ModuleDocFragment(object):
 options:
   kubeconfig:
     description:
-      - The cluster's kubeconfig as a file path, as parsed content (a dict), or as YAML text
-        (for example the C(value) of a C(<cluster>-kubeconfig) Secret read with
-        M(capstan.fleet.kube_object_info)).
-      - Client certificates and keys given as data are loaded into memory only; nothing is
-        written to disk.
-      - When neither O(kubeconfig) nor O(host) is given, the first file of the
-        E(K8S_AUTH_KUBECONFIG) or E(KUBECONFIG) environment variable is used, else C(~/.kube/config).
+      - Path of the cluster's kubeconfig file.
+      - When neither O(kubeconfig), O(kubeconfig_content) nor O(host) is given, the first file
+        of the E(K8S_AUTH_KUBECONFIG) or E(KUBECONFIG) environment variable is used, else
+        C(~/.kube/config).
+    type: path
+  kubeconfig_content:
+    description:
+      - The cluster's kubeconfig as content, parsed (a dict) or YAML text, for example the
+        decoded C(value) of a C(<cluster>-kubeconfig) Secret read with
+        M(capstan.fleet.kube_object_info).
+      - Client certificates and keys in it are loaded into memory only; nothing is written
+        to disk. The option is C(no_log).
+      - Wins over O(kubeconfig) when both are given, so that C(module_defaults) can name the
+        management cluster's file while a task reaches a tenant cluster with this option.
     type: raw
   context:
     description: The kubeconfig context to use; its C(current-context) by default.

@@ -40,7 +40,9 @@ FIELD_MANAGER = "capstan.fleet"
 
 # Options shared by every module that talks to a Kubernetes API server.
 KUBE_AUTH_ARGSPEC = dict(
-    kubeconfig=dict(type="raw", no_log=True),
+    # A path is no secret, and error messages must be able to name it; content is.
+    kubeconfig=dict(type="path", no_log=False),
+    kubeconfig_content=dict(type="raw", no_log=True),
     context=dict(type="str"),
     host=dict(type="str"),
     api_key=dict(type="str", no_log=True),
@@ -197,9 +199,17 @@ class KubeClient(object):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_options(cls, params, kubeconfig_override=None):
-        """Build a client from the shared KUBE_AUTH_ARGSPEC options (or a kubeconfig given directly)."""
-        kubeconfig = kubeconfig_override if kubeconfig_override is not None else params.get("kubeconfig")
+    def from_options(cls, params):
+        """Build a client from the shared KUBE_AUTH_ARGSPEC options."""
+        # content wins over a path, so that module_defaults can name the management
+        # cluster's file while a task reaches a tenant with the content of its Secret
+        kubeconfig = params.get("kubeconfig_content")
+        if kubeconfig is not None:
+            if isinstance(kubeconfig, str) and "\n" not in kubeconfig and "apiVersion" not in kubeconfig:
+                raise KubeError("kubeconfig_content is neither a kubeconfig mapping nor YAML text; "
+                                "give a file path with the kubeconfig option")
+        else:
+            kubeconfig = params.get("kubeconfig")
         if kubeconfig is None and params.get("host") is None:
             kubeconfig = os.environ.get("K8S_AUTH_KUBECONFIG") or os.environ.get("KUBECONFIG") or "~/.kube/config"
             kubeconfig = kubeconfig.split(os.pathsep)[0]
@@ -233,7 +243,9 @@ class KubeClient(object):
         try:
             r = self.http.request(method, url, body=data, headers=headers, timeout=self.timeout)
         except urllib3.exceptions.HTTPError as e:
-            raise KubeError("cannot reach the Kubernetes API at %s: %s" % (self.server, e))
+            # host:port rather than the URL: a kubeconfig given as content is no_log, and
+            # Ansible masks its values (the server URL among them) in every message
+            raise KubeError("cannot reach the Kubernetes API at %s: %s" % (self.server.split("://", 1)[-1], e))
         text = r.data.decode("utf-8", "replace")
         try:
             payload = json.loads(text) if text else {}

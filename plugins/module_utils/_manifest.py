@@ -111,6 +111,9 @@ def converge(client, docs, state="present", check_mode=False, namespace=None):
     """Apply (or delete) each object; return per-object results and whether anything changed."""
     results = []
     changed = False
+    # In check mode nothing is created, so objects that need a Namespace or a CRD of the
+    # same bundle cannot be dry-run by the server: they are reported as to be created.
+    pending_ns, pending_kinds = set(), set()
     for origin, obj in ordered(docs):
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
@@ -120,6 +123,13 @@ def converge(client, docs, state="present", check_mode=False, namespace=None):
                     meta["namespace"] = namespace
             except KubeError:
                 pass  # reported with the object below
+        group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
+        if check_mode and state == "present" and (meta.get("namespace") in pending_ns
+                                                  or (group, obj["kind"]) in pending_kinds):
+            changed = True
+            results.append({"origin": origin, "id": ident(obj), "changed": True, "before": None,
+                            "after": normalize(obj), "result": obj})
+            continue
         try:
             before = client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
             if state == "absent":
@@ -137,6 +147,12 @@ def converge(client, docs, state="present", check_mode=False, namespace=None):
                     wait_crd_established(client, meta["name"])
         except KubeError as e:
             raise KubeError("%s (%s): %s" % (origin, ident(obj), e), status=e.status, reason=e.reason)
+        if check_mode and before is None and state == "present":
+            if obj["kind"] == "Namespace":
+                pending_ns.add(meta["name"])
+            elif obj["kind"] == "CustomResourceDefinition":
+                spec = obj.get("spec") or {}
+                pending_kinds.add((spec.get("group"), (spec.get("names") or {}).get("kind")))
         changed = changed or obj_changed
         results.append({
             "origin": origin, "id": ident(obj), "changed": obj_changed,

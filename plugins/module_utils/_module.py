@@ -21,8 +21,9 @@ class FleetModule(object):
     shared_specs = ()
     module_kwargs = {}
     required_libs = ()  # (name, has_flag, import_error)
-    # Set by run() when the result carries secrets: Ansible then censors the task's
-    # output (as with a task-level no_log) while the registered variable keeps the data.
+    # Set by run() when the result carries secrets: the module's action plugin
+    # (plugin_utils/_secret_result.py) then censors the task's output, as a task-level
+    # no_log does, while the registered variable keeps the data.
     result_no_log = False
 
     def __init__(self):
@@ -55,5 +56,5 @@ class FleetModule(object):
         except Exception as e:  # an unexpected bug: still one line, the trace only at -vvv
             self.module.fail_json(msg="unexpected error: %s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
         if self.result_no_log:
-            result["_ansible_no_log"] = True
+            result["_capstan_no_log"] = True
         self.module.exit_json(**result)
