@@ -50,6 +50,7 @@ integration: venv collection
 # ansible-test wants the collection at ansible_collections/<ns>/<name> with no symlink
 # on the way: sanity runs on a copy of the files git knows.
 sanity: venv
+	$(BIN)/python tests/sanity/seed_get_pip.py
 	rm -rf .build/sanity && mkdir -p $(SANITY_ROOT)
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_ROOT)
 	cd $(SANITY_ROOT) && git init -q && git add -A && \

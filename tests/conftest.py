@@ -28,7 +28,7 @@ TESTDATA = Path(os.environ.get("CAPSTAN_TESTDATA", REPO.parent / "shared" / "tes
 def lab_cli(*args, check=True, timeout=1800):
     env = dict(os.environ, PYTHONPATH=str(TOOLS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "capstan_lab", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+                          env=env, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError(f"capstan_lab {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}\n{proc.stdout}")
     return proc
@@ -220,7 +220,7 @@ def run_playbook(playbook, tmp_path, check=False, diff=False, extra_vars=None, i
         cmd.append("-" + "v" * verbosity)
     for k, v in (extra_vars or {}).items():
         cmd += ["-e", json.dumps({k: v})]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, cwd=str(REPO), timeout=900)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=run_env, cwd=str(REPO), timeout=900, check=False)
     results = [json.loads(line) for line in capture.read_text().splitlines()] if capture.exists() else []
     return PlayResult(proc, results)
 

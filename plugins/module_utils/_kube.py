@@ -31,8 +31,11 @@ try:
     import yaml
 
     HAS_YAML = True
-except ImportError:  # pragma: no cover
+    YAML_IMPORT_ERROR = None
+except ImportError as e:  # pragma: no cover
+    yaml = None
     HAS_YAML = False
+    YAML_IMPORT_ERROR = e
 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
 

@@ -13,9 +13,7 @@ import copy
 import os
 import time
 
-import yaml
-
-from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError
+from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError, yaml
 
 FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 NOISE_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp", "selfLink")

@@ -89,7 +89,7 @@ def default_issuer(client, mount):
     except Exception as e:  # hvac raises InvalidRequest/InvalidPath for a mount without issuers
         if "no default issuer" in str(e) or "unable to find" in str(e) or "not found" in str(e).lower():
             return None
-        raise VaultError("reading the default issuer of %s: %s" % (mount, str(e).split(", on ")[0]))
+        raise VaultError("reading the default issuer of %s: %s" % (mount, str(e).split(", on ", maxsplit=1)[0]))
     cert = (resp or {}).get("data", {}).get("certificate")
     return cert or None
 
@@ -132,6 +132,11 @@ def ensure_urls(client, mount, urls, check_mode):
 ROLE_DURATIONS = ("ttl", "max_ttl", "not_before_duration")
 
 
+def _norm(value):
+    """Lists compare as sets of their items: Vault may return them in another order."""
+    return sorted(value) if isinstance(value, list) else value
+
+
 def ensure_role(client, mount, name, wanted, check_mode):
     """Create or update a PKI role so that every given parameter matches; return (changed, before, after)."""
     path = "/v1/%s/roles/%s" % (mount.strip("/"), name)
@@ -141,7 +146,7 @@ def ensure_role(client, mount, name, wanted, check_mode):
         if "404" in str(e) or type(e).__name__ == "InvalidPath":
             current = None
         else:
-            raise VaultError("reading role %s on %s: %s" % (name, mount, str(e).split(", on ")[0]))
+            raise VaultError("reading role %s on %s: %s" % (name, mount, str(e).split(", on ", maxsplit=1)[0]))
     want = {}
     for k, v in wanted.items():
         if v is None:
@@ -152,8 +157,7 @@ def ensure_role(client, mount, name, wanted, check_mode):
             call("writing role %s on %s" % (name, mount), client.adapter.post, path, json=want)
         return True, None, want
     before = {k: current.get(k) for k in want}
-    norm = lambda v: sorted(v) if isinstance(v, list) else v  # noqa: E731
-    changed = any(norm(before[k]) != norm(want[k]) for k in want)
+    changed = any(_norm(before[k]) != _norm(want[k]) for k in want)
     if changed and not check_mode:
         call("writing role %s on %s" % (name, mount), client.adapter.post, path, json=dict(current, **want))
     return changed, before, want
@@ -184,5 +188,5 @@ def needs_renewal(cert_pem, ca_pem, common_name, alt_names, ip_sans, renew_befor
         return "the subject alternative names differ"
     left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
     if left.total_seconds() < renew_before:
-        return "it expires in %s, within the renewal threshold" % str(left).split(".")[0]
+        return "it expires in %s, within the renewal threshold" % str(left).split(".", maxsplit=1)[0]
     return None

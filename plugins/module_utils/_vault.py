@@ -99,7 +99,7 @@ def vault_client(params):
 
 
 def _msg(e):
-    text = str(e).split(", on ")[0]
+    text = str(e).split(", on ", maxsplit=1)[0]
     return text or type(e).__name__
 
 

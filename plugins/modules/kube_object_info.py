@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Reads one object by name, or lists objects of a kind, optionally by namespace and selectors.
   - Secrets are returned only with O(include_secret_data=true), and then the result is C(no_log).
-author: capstan.fleet developers
+author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.kube_auth
 options:
@@ -44,9 +44,11 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads only.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
@@ -74,7 +76,7 @@ objects:
 """
 
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import (  # noqa: E402
-    KUBE_AUTH_ARGSPEC, HAS_URLLIB3, URLLIB3_IMPORT_ERROR, KubeClient,
+    KUBE_AUTH_ARGSPEC, HAS_URLLIB3, HAS_YAML, URLLIB3_IMPORT_ERROR, YAML_IMPORT_ERROR, KubeClient,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 
@@ -90,7 +92,7 @@ class KubeObjectInfo(FleetModule):
         field_selector=dict(type="str"),
         include_secret_data=dict(type="bool", default=False),
     )
-    required_libs = (("urllib3", HAS_URLLIB3, URLLIB3_IMPORT_ERROR),)
+    required_libs = (("urllib3", HAS_URLLIB3, URLLIB3_IMPORT_ERROR), ("PyYAML", HAS_YAML, YAML_IMPORT_ERROR))
 
     def run(self):
         p = self.params

@@ -15,7 +15,7 @@ description:
     is Established before the objects that follow.
   - Check mode is a server-side dry run, so the server's defaulting and validation take part.
   - Reports C(changed) only when an object was created, deleted or modified on the server.
-author: capstan.fleet developers
+author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.kube_auth
 options:
@@ -39,8 +39,10 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - Later releases add pruning, waits and URLs as sources; this release applies and deletes.
@@ -92,7 +94,7 @@ changed_objects:
 """
 
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import (  # noqa: E402
-    KUBE_AUTH_ARGSPEC, HAS_URLLIB3, URLLIB3_IMPORT_ERROR, KubeClient,
+    KUBE_AUTH_ARGSPEC, HAS_URLLIB3, HAS_YAML, URLLIB3_IMPORT_ERROR, YAML_IMPORT_ERROR, KubeClient,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._manifest import converge, load_documents  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
@@ -107,7 +109,7 @@ class Manifest(FleetModule):
         state=dict(type="str", default="present", choices=["present", "absent"]),
     )
     module_kwargs = dict(mutually_exclusive=[("definition", "src")], required_one_of=[("definition", "src")])
-    required_libs = (("urllib3", HAS_URLLIB3, URLLIB3_IMPORT_ERROR),)
+    required_libs = (("urllib3", HAS_URLLIB3, URLLIB3_IMPORT_ERROR), ("PyYAML", HAS_YAML, YAML_IMPORT_ERROR))
 
     def run(self):
         docs = load_documents(self.params["definition"], self.params["src"])

@@ -14,7 +14,7 @@ description:
   - Idempotent by comparing the mount's default issuer with what is asked; a root CA with
     another common name is never replaced in place.
   - Works against HashiCorp Vault and OpenBao alike.
-author: capstan.fleet developers
+author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vault_auth
 options:
@@ -67,8 +67,10 @@ options:
         elements: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - Intermediate CAs signed by a parent mount and their renewal come with the Vault PKI role of

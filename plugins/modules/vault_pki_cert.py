@@ -15,7 +15,7 @@ description:
     requested common name and SANs, and has more than O(renew_before) left.
   - Without O(dest), every run issues a new certificate (and reports C(changed)); the result then
     carries the private key and the task's output is censored as with C(no_log).
-author: capstan.fleet developers
+author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vault_auth
 options:
@@ -55,8 +55,10 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 """
 

@@ -12,7 +12,7 @@ description:
   - Creates a PKI role or updates it so that every parameter given matches; parameters not
     given are left as the server has them.
   - With C(--diff), shows the parameters that change.
-author: capstan.fleet developers
+author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vault_auth
 options:
@@ -81,8 +81,10 @@ options:
     type: bool
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 """
 

@@ -11,7 +11,7 @@ version_added: 0.1.0
 description:
   - Lists the datacenters of a vCenter with what a cluster definition places machines on,
     that is compute clusters, hosts, datastores, networks and VM templates.
-author: capstan.fleet developers
+author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vsphere_auth
 options:
@@ -20,9 +20,11 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads only.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

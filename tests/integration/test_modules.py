@@ -5,9 +5,7 @@ kubernetes client, hvac, pyvmomi): check mode writes nothing, a second run chang
 nothing, --diff shows what changes, secrets stay out of the output, bad input fails
 with one message that names the option, file or object.
 """
-import base64
 import json
-import os
 import re
 import uuid
 from pathlib import Path

@@ -13,7 +13,9 @@ from capstan_lab import pki as labpki
 
 
 def _kc(server="https://127.0.0.1:6443", cert=b"CERT", key=b"KEY"):
-    b = lambda x: base64.b64encode(x).decode()  # noqa: E731
+    def b(data):
+        return base64.b64encode(data).decode()
+
     return {
         "apiVersion": "v1", "kind": "Config", "current-context": "a@c",
         "clusters": [{"name": "c", "cluster": {"server": server, "certificate-authority-data": b(b"CA")}}],
@@ -55,7 +57,7 @@ def test_client_certificate_from_memory_leaves_no_file(tmp_path, monkeypatch):
 
 def test_unusable_client_key_is_a_clear_error():
     ca, ca_key = labpki.new_ca("t")
-    cert, _ = labpki.issue(ca, ca_key, "u", client=True)
+    cert, _key = labpki.issue(ca, ca_key, "u", client=True)
     other = labpki.new_key()
     with pytest.raises(KubeError, match="client certificate or key of the kubeconfig is not usable"):
         _kube.KubeClient("https://127.0.0.1:1", cert_pem=labpki.cert_pem(cert), key_pem=labpki.key_pem(other))
@@ -77,7 +79,7 @@ def test_load_documents_from_file_and_directory(tmp_path):
                                      "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: y}}\n")
     (tmp_path / "notes.txt").write_text("ignored")
     docs = _manifest.load_documents(src=str(tmp_path))
-    assert [_manifest.ident(o) for _, o in docs] == ["Namespace/x", "ConfigMap/y"]
+    assert [_manifest.ident(doc[1]) for doc in docs] == ["Namespace/x", "ConfigMap/y"]
     assert docs[1][0].endswith("a.yaml document 1 item 0")
 
 
@@ -105,7 +107,7 @@ def test_normalize_drops_server_bookkeeping_only():
 
 def _cert(cn, sans, days, ca=None):
     ca, ca_key = ca or labpki.new_ca("issuer")
-    cert, _ = labpki.issue(ca, ca_key, cn, sans=sans, client=True, days=days)
+    cert, _key = labpki.issue(ca, ca_key, cn, sans=sans, client=True, days=days)
     return labpki.cert_pem(cert).decode(), labpki.cert_pem(ca).decode(), (ca, ca_key)
 
 
@@ -115,7 +117,7 @@ def test_renewal_decisions():
     assert _pki.needs_renewal(pem, ca_pem, "other", ["svc.ns"], [], 86400) == "the common name differs"
     assert _pki.needs_renewal(pem, ca_pem, "svc", ["svc.ns", "more"], [], 86400) == "the subject alternative names differ"
     assert "renewal threshold" in _pki.needs_renewal(pem, ca_pem, "svc", ["svc.ns"], [], 40 * 86400)
-    _, other_ca_pem, _ = _cert("x", [], 1)
+    other_ca_pem = _cert("x", [], 1)[1]
     assert _pki.needs_renewal(pem, other_ca_pem, "svc", ["svc.ns"], [], 60) == "the present certificate comes from another issuer"
     assert _pki.needs_renewal("garbage", ca_pem, "svc", [], [], 60) == "the present certificate is not valid PEM"
     summary = _pki.cert_summary(pem)

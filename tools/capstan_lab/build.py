@@ -9,6 +9,7 @@ verifies every download against hashes kept in this repository; any other versio
 is generated on the fly.
 """
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -93,7 +94,7 @@ def check_go():
             "vcsim from Go modules and needs Go >= %d.%d (or prebuilt binaries in "
             "KUBEBUILDER_ASSETS / CAPSTAN_LAB_BIN_DIR)" % config.MIN_GO
         )
-    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, env=go_env())
+    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, env=go_env(), check=False)
     m = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
     if not m or (int(m.group(1)), int(m.group(2))) < config.MIN_GO:
         raise LabError(
@@ -112,23 +113,26 @@ def _external_dirs():
     return dirs
 
 
-def _read_mod(go, group, env):
+def module_download(go, module, version, env=None):
+    """``go mod download -json`` of one module: its info (Dir, GoMod, ...)."""
     out = subprocess.run(
-        [go, "mod", "download", "-json", f"{group.module}@{group.version}"],
-        capture_output=True, text=True, cwd=str(config.cache_dir()),
-        # the checksum database may not know a fresh upstream tag yet (k8s.io/kubernetes
-        # v1.34.12 is such a case); the go.sum written from it pins it from then on
-        env=dict(env, GONOSUMDB=group.module),
+        [go, "mod", "download", "-json", f"{module}@{version}"],
+        capture_output=True, text=True, cwd=str(config.cache_dir()), check=False,
+        # The checksum database may not know a fresh upstream tag yet (it does not know
+        # k8s.io/kubernetes v1.34.12); the go.sum written from it pins it from then on.
+        env=dict(env or go_env(), GONOSUMDB=module),
     )
-    import json
-
     try:
         info = json.loads(out.stdout)
     except ValueError:
-        raise LabError(f"go mod download {group.module}@{group.version} failed: {out.stderr.strip()}")
-    if info.get("Error") or not info.get("GoMod"):
-        raise LabError(f"go mod download {group.module}@{group.version} failed: {info.get('Error')}")
-    return Path(info["GoMod"]).read_text()
+        raise LabError(f"go mod download {module}@{version} failed: {out.stderr.strip()}")
+    if info.get("Error"):
+        raise LabError(f"go mod download {module}@{version} failed: {info['Error']}")
+    return info
+
+
+def _read_mod(go, group, env):
+    return Path(module_download(go, group.module, group.version, env)["GoMod"]).read_text()
 
 
 def wrapper_gomod(group, upstream_mod):
@@ -164,7 +168,7 @@ def prepare_wrapper(go, group, env, log):
     # The checksum database may not know a fresh upstream tag yet; the module proxy
     # still serves it, and the go.sum written here pins it from now on.
     tidy_env = dict(env, GONOSUMDB=group.module)
-    run = subprocess.run([go, "mod", "tidy"], cwd=str(src), env=tidy_env, stdout=log, stderr=subprocess.STDOUT)
+    run = subprocess.run([go, "mod", "tidy"], cwd=str(src), env=tidy_env, stdout=log, stderr=subprocess.STDOUT, check=False)
     if run.returncode:
         raise LabError(f"go mod tidy for {group.key} failed; log: {log.name}")
     return src
@@ -187,7 +191,7 @@ def build_group(go, group):
         log.write("$ " + " ".join(cmd) + "\n")
         log.flush()
         started = time.monotonic()
-        run = subprocess.run(cmd, cwd=str(src), env=env, stdout=log, stderr=subprocess.STDOUT)
+        run = subprocess.run(cmd, cwd=str(src), env=env, stdout=log, stderr=subprocess.STDOUT, check=False)
         log.write(f"\nexit {run.returncode} after {time.monotonic() - started:.0f}s\n")
     if run.returncode:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -254,17 +258,7 @@ def kwok_stages():
     path = config.cache_dir() / "bin" / group.key / "stages.yaml"
     if path.is_file():
         return path
-    go = check_go()
-    import json
-
-    out = subprocess.run(
-        [go, "mod", "download", "-json", f"{group.module}@{group.version}"],
-        capture_output=True, text=True, env=go_env(), cwd=str(config.cache_dir()),
-    )
-    try:
-        src = Path(json.loads(out.stdout)["Dir"]) / "kustomize" / "stage"
-    except (ValueError, KeyError):
-        raise LabError(f"cannot download {group.module}@{group.version} for its stages: {out.stderr.strip()}")
+    src = Path(module_download(check_go(), group.module, group.version)["Dir"]) / "kustomize" / "stage"
     docs = [(src / rel).read_text().strip() for rel in KWOK_STAGES]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("---\n" + "\n---\n".join(docs) + "\n")

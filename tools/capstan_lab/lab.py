@@ -351,7 +351,7 @@ log_level     = "info"
                 self._bao(state, "POST", "sys/unseal", {"key": k})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            status, _ = procs.http_get(v["addr"] + "/v1/sys/health", procs.client_ctx(v["ca_cert"]))
+            status = procs.http_get(v["addr"] + "/v1/sys/health", procs.client_ctx(v["ca_cert"]))[0]
             if status == 200:
                 return
             time.sleep(0.2)

@@ -119,7 +119,10 @@ def kubeconfig(cluster, server, ca_pem: bytes, cert_pem_: bytes, key_pem_: bytes
 
     user = user or f"{cluster}-admin"
     context = f"{user}@{cluster}"
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+
+    def b64(data):
+        return base64.b64encode(data).decode()
+
     doc = {
         "apiVersion": "v1",
         "kind": "Config",

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The collection builds into a tarball that installs offline into a clean collections
+# path, and ansible-doc renders every module from that install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+# no ansible.cfg of this checkout (it links the working tree in as capstan.fleet):
+# only the built and installed copy may be seen
+: >"$out/empty.cfg"
+export ANSIBLE_CONFIG="$out/empty.cfg" ANSIBLE_NOCOLOR=1
+ansible-galaxy collection build --force --output-path "$out/dist" . >/dev/null
+tarball=$(ls "$out"/dist/capstan-fleet-*.tar.gz)
+ansible-galaxy collection install --offline --no-deps -p "$out/collections" "$tarball" >/dev/null 2>&1
+modules=$(cd plugins/modules && ls ./*.py | sed 's|^\./||; s|\.py$||')
+count=0
+for m in $modules; do
+  ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc "capstan.fleet.$m" >"$out/doc.txt" 2>&1 || { cat "$out/doc.txt"; echo "ansible-doc capstan.fleet.$m failed"; exit 1; }
+  grep -q "capstan.fleet.$m ($out/collections/" "$out/doc.txt" ||
+    { head -3 "$out/doc.txt"; echo "capstan.fleet.$m was not read from the installed copy"; exit 1; }
+  count=$((count + 1))
+done
+# the lab and the test tree stay out of the installed collection
+if tar -tzf "$tarball" | grep -qE '^(\.venv|\.build)/'; then echo "build artefacts in $tarball"; exit 1; fi
+echo "build-check: $(basename "$tarball") installs offline; ansible-doc renders $count modules"
