@@ -14,6 +14,7 @@ description:
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.kube_auth
+  - capstan.fleet.attributes.info_module
 options:
   api_version:
     description: The object's apiVersion, such as C(v1) or C(cluster.x-k8s.io/v1beta2).
@@ -42,14 +43,6 @@ options:
       - Without it, each Secret data value is replaced by C(<redacted>).
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads only.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 """
 
 EXAMPLES = r"""

@@ -18,6 +18,7 @@ description:
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.kube_auth
+  - capstan.fleet.attributes
 options:
   definition:
     description:
@@ -37,13 +38,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 notes:
   - Later releases add pruning, waits and URLs as sources; this release applies and deletes.
 """

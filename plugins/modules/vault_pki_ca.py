@@ -17,6 +17,7 @@ description:
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vault_auth
+  - capstan.fleet.attributes
 options:
   mount:
     description: Path of the PKI mount, such as C(pki/lab).
@@ -65,13 +66,6 @@ options:
         description: URLs of OCSP responders.
         type: list
         elements: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 notes:
   - Intermediate CAs signed by a parent mount and their renewal come with the Vault PKI role of
     the collection.

@@ -18,6 +18,7 @@ description:
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vault_auth
+  - capstan.fleet.attributes
 options:
   mount:
     description: Path of the PKI mount.
@@ -53,13 +54,6 @@ options:
       - Path prefix of the files to write, C(<dest>.crt) (certificate followed by the issuing CA)
         and C(<dest>.key) (mode 0600).
     type: path
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 """
 
 EXAMPLES = r"""

@@ -15,6 +15,7 @@ description:
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vault_auth
+  - capstan.fleet.attributes
 options:
   mount:
     description: Path of the PKI mount.
@@ -79,13 +80,6 @@ options:
   require_cn:
     description: Require a common name in requests.
     type: bool
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
 """
 
 EXAMPLES = r"""

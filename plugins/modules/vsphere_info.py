@@ -14,18 +14,11 @@ description:
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vsphere_auth
+  - capstan.fleet.attributes.info_module
 options:
   datacenter:
     description: Only this datacenter; fails when it does not exist.
     type: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: Reads only.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
 """
 
 EXAMPLES = r"""

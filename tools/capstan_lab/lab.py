@@ -202,7 +202,6 @@ class Lab:
             "kwok": ("kwok-controller", ["system:masters"]),
             "provisioner": ("capstan-lab-provisioner", ["system:masters"]),
         }
-        ca_pem = pki.cert_pem(ca)
         state["kubernetes"] = {}
         for user, (cn, orgs) in users.items():
             cert, key = pki.issue(ca, ca_key, cn, orgs=orgs, client=True)
@@ -211,7 +210,6 @@ class Lab:
         pki.write_private(d / "sa.key", pki.key_pem(sa_key))
         (d / "sa.pub").write_bytes(pki.public_pem(sa_key))
         state["pki"] = {"ca": str(d / "ca.crt")}
-        del ca_pem
 
     def _kubeconfig(self, state, user):
         """Write the kubeconfig of one lab identity for the management cluster."""

@@ -308,6 +308,7 @@ class Provisioner:
                 if sec is not None and (sec.metadata.annotations or {}).get(CREATED_BY) == "provisioner":
                     self.core.delete_namespaced_secret(sname, info["namespace"])
         shutil.rmtree(tdir, ignore_errors=True)
+        log(f"tenant {tdir.name}: apiserver stopped, etcd keys and created secrets removed")
 
     def _delete_etcd_prefix(self, prefix):
         key = prefix.encode()
