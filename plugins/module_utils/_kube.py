@@ -17,6 +17,7 @@ import os
 import ssl
 import tempfile
 import threading
+from urllib.parse import urlencode
 
 try:
     import urllib3
@@ -237,7 +238,7 @@ class KubeClient(object):
     def request(self, method, path, body=None, query=None, content_type="application/json", ok=(200, 201, 202)):
         url = self.server + path
         if query:
-            url += "?" + "&".join("%s=%s" % (k, v) for k, v in query.items() if v is not None)
+            url += "?" + urlencode([(k, v) for k, v in query.items() if v is not None])
         headers = dict(self.headers)
         data = None
         if body is not None:

@@ -332,3 +332,20 @@ def test_demo_playbook_runs_green_and_then_changes_nothing(lab, tmp_path):
     assert second.rc == 0 and second.changed() == [], second.stdout
     check = run_playbook(REPO / "playbooks" / "site.yml", tmp_path, check=True, diff=True)
     assert check.rc == 0 and check.changed() == [], check.stdout
+
+
+def test_set_based_label_selectors_filter_on_the_server(play, kube, kube_defaults):
+    """kube_object_info passes a set-based selector (spaces, parentheses, commas) to the server."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube)
+    ns = f"sel-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": ns}})
+    try:
+        for name, tier in (("a", "web"), ("b", "db"), ("c", "web")):
+            core.create_namespaced_config_map(ns, {"metadata": {"name": name, "labels": {"app": "x", "tier": tier}}})
+        res = play([{"name": "sel", "capstan.fleet.kube_object_info": {
+            "kind": "ConfigMap", "namespace": ns, "label_selector": "app=x,tier notin (db, cache)"}}], module_defaults=kube_defaults)
+        assert sorted(o["metadata"]["name"] for o in res.task("sel")["result"]["objects"]) == ["a", "c"]
+    finally:
+        core.delete_namespace(ns)
