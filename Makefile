@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/tools:$(CURDIR)/$(COLL_ROOT)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test venv collection lab-up lab-down lab-status unit integration sanity lint build-check clean
+.PHONY: demo test venv collection lab-up lab-down lab-status unit integration molecule sanity lint build-check clean
 
 demo: venv collection ## start the lab and run the main playbook against inventories/lab
 	$(BIN)/ansible-playbook playbooks/lab.yml -e lab_state=up
@@ -20,7 +20,7 @@ demo: venv collection ## start the lab and run the main playbook against invento
 
 test: venv collection ## every test: unit, integration (real lab), sanity, lint, build
 	$(BIN)/python -m pytest tests
-	$(MAKE) --no-print-directory sanity lint build-check
+	$(MAKE) --no-print-directory molecule sanity lint build-check
 
 venv: $(VENV)/.stamp
 $(VENV)/.stamp: requirements.txt requirements-dev.txt
@@ -55,6 +55,10 @@ sanity: venv
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_ROOT)
 	cd $(SANITY_ROOT) && git init -q && git add -A && \
 	  $(CURDIR)/$(BIN)/ansible-test sanity --color no --python 3.11 --requirements
+
+# the lab as molecule's platform: create/converge/idempotence/verify/destroy
+molecule: venv collection
+	$(BIN)/molecule test
 
 lint: venv collection
 	$(BIN)/ansible-lint
