@@ -8,7 +8,6 @@ BIN := $(VENV)/bin
 COLL_ROOT := .build/collections
 COLL_LINK := $(COLL_ROOT)/ansible_collections/capstan/fleet
 SANITY_ROOT := .build/sanity/ansible_collections/capstan/fleet
-export PYTHONPATH := $(CURDIR)/tools:$(CURDIR)/$(COLL_ROOT)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -34,12 +33,13 @@ $(COLL_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn $(CURDIR) $@
 
+LAB := PYTHONPATH=$(CURDIR)/tools $(BIN)/python -m capstan_lab
 lab-up: venv
-	$(BIN)/python -m capstan_lab up
+	$(LAB) up
 lab-down: venv
-	$(BIN)/python -m capstan_lab down
+	$(LAB) down
 lab-status: venv
-	$(BIN)/python -m capstan_lab status
+	$(LAB) status
 
 unit: venv collection
 	$(BIN)/python -m pytest tests/unit

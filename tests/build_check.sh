@@ -9,9 +9,12 @@ trap 'rm -rf "$out"' EXIT
 # only the built and installed copy may be seen
 : >"$out/empty.cfg"
 export ANSIBLE_CONFIG="$out/empty.cfg" ANSIBLE_NOCOLOR=1
+unset PYTHONPATH ANSIBLE_COLLECTIONS_PATH
 ansible-galaxy collection build --force --output-path "$out/dist" . >/dev/null
 tarball=$(ls "$out"/dist/capstan-fleet-*.tar.gz)
-ansible-galaxy collection install --offline --no-deps -p "$out/collections" "$tarball" >/dev/null 2>&1
+ANSIBLE_COLLECTIONS_PATH="$out/collections" \
+  ansible-galaxy collection install --force --offline --no-deps -p "$out/collections" "$tarball" >"$out/install.log" 2>&1 || { cat "$out/install.log"; exit 1; }
+test -f "$out/collections/ansible_collections/capstan/fleet/MANIFEST.json" || { cat "$out/install.log"; exit 1; }
 modules=$(cd plugins/modules && ls ./*.py | sed 's|^\./||; s|\.py$||')
 count=0
 for m in $modules; do
