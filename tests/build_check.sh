@@ -23,6 +23,10 @@ for m in $modules; do
     { head -3 "$out/doc.txt"; echo "capstan.fleet.$m was not read from the installed copy"; exit 1; }
   count=$((count + 1))
 done
+ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t inventory capstan.fleet.fleet >"$out/doc.txt" 2>&1 ||
+  { cat "$out/doc.txt"; echo "ansible-doc -t inventory capstan.fleet.fleet failed"; exit 1; }
+grep -q "capstan.fleet.fleet ($out/collections/" "$out/doc.txt" || { echo "the inventory plugin was not read from the installed copy"; exit 1; }
+count=$((count + 1))
 # the lab and the test tree stay out of the installed collection
 if tar -tzf "$tarball" | grep -qE '^(\.venv|\.build)/'; then echo "build artefacts in $tarball"; exit 1; fi
-echo "build-check: $(basename "$tarball") installs offline; ansible-doc renders $count modules"
+echo "build-check: $(basename "$tarball") installs offline; ansible-doc renders $count plugins"

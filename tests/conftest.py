@@ -231,7 +231,7 @@ def play(tmp_path):
 
     def _play(tasks, check=False, diff=False, vars=None, verbosity=0, module_defaults=None):
         book = [{
-            "name": "test", "hosts": "lab", "gather_facts": False,
+            "name": "test", "hosts": "lab-mgmt", "gather_facts": False,
             "vars": vars or {}, "module_defaults": module_defaults or {}, "tasks": tasks,
         }]
         path = tmp_path / f"play-{time.monotonic_ns()}.yml"
