@@ -285,7 +285,7 @@ def merge(layers):
                     _drop(provenance, kp)
                 walk(dst[k], v, kp + ".", where)
             else:
-                dst[k] = v
+                dst[k] = _plain(v) if isinstance(v, list) else v
                 _drop(provenance, kp)
                 provenance[kp] = where(kp, src, k)
 
@@ -293,6 +293,15 @@ def merge(layers):
         if data:
             walk(merged, data, "", where)
     return merged, provenance
+
+
+def _plain(value):
+    """Plain dicts and lists (no line bookkeeping) for host variables."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _drop(provenance, key_path):
@@ -631,7 +640,7 @@ def _tenant_host(fleet, name, c, served_by, problems):
         "fleet_release": release,
         "fleet_release_held": bool(data.get("hold_release")),
         "fleet_versions": _versions(rel_data),
-        "fleet_infrastructure": dict(site_data.get("infrastructure") or {}),
+        "fleet_infrastructure": _plain(site_data.get("infrastructure") or {}),
         "fleet_network_zone": site_data.get("network_zone"),
         "fleet_production": bool(env_data.get("production")),
         "fleet_config": config,
@@ -643,9 +652,9 @@ def _tenant_host(fleet, name, c, served_by, problems):
 def _versions(rel_data):
     return {
         "kubernetes": (rel_data.get("kubernetes") or {}).get("version"),
-        "providers": [dict(p) for p in rel_data.get("providers") or []],
+        "providers": _plain(rel_data.get("providers") or []),
         "cert_manager": (rel_data.get("cert_manager") or {}).get("version"),
-        "cni": dict(rel_data.get("cni") or {}),
+        "cni": _plain(rel_data.get("cni") or {}),
         "flux": (rel_data.get("flux") or {}).get("version"),
     }
 
@@ -667,12 +676,12 @@ def _management_host(fleet, name, path, data):
         "fleet_release": release,
         "fleet_versions": _versions(rel_data),
         # the providers to install: the release's, limited to infrastructure providers of the sites served
-        "fleet_providers": [dict(p) for p in rel_data.get("providers") or []
+        "fleet_providers": [_plain(p) for p in rel_data.get("providers") or []
                             if p.get("type") != "infrastructure" or p.get("name") in infra_types],
         "fleet_sites": list(data.get("sites") or []),
-        "fleet_access": dict(data.get("access") or {}),
-        "fleet_vault": dict(data.get("vault") or {}),
-        "fleet_git": dict(data.get("git") or {}),
+        "fleet_access": _plain(data.get("access") or {}),
+        "fleet_vault": _plain(data.get("vault") or {}),
+        "fleet_git": _plain(data.get("git") or {}),
         "fleet_production": bool(env_data.get("production")),
         "fleet_config": config,
         "fleet_provenance": provenance,
