@@ -231,3 +231,34 @@ def test_down_of_a_killed_run_stops_what_is_left(tmp_path):
     assert not state_dir.exists()
     # and a second down is a no-op
     assert json.loads(lab_cli("--state-dir", str(state_dir), "down").stdout)["changed"] is False
+
+
+def test_up_after_a_killed_run_cleans_up_and_starts_afresh(lab, tmp_path):
+    """A second lab in its own state directory: kill parts of it, and `up` recovers."""
+    import os
+    import signal
+
+    state_dir = tmp_path / "lab2"
+    try:
+        first = json.loads(lab_cli("--state-dir", str(state_dir), "up").stdout)
+        assert first["state"] == "up" and first["changed"] is True
+        comps = json.loads((state_dir / "lab.json").read_text())["components"]
+        for name in ("etcd", "vcsim"):
+            os.kill(comps[name]["pid"], signal.SIGKILL)
+        wait_for(lambda: json.loads(lab_cli("--state-dir", str(state_dir), "status", check=False).stdout)["state"]
+                 == "degraded", 10, what="status degraded")
+        again = json.loads(lab_cli("--state-dir", str(state_dir), "up").stdout)
+        assert again["state"] == "up" and again["changed"] is True
+        new = json.loads((state_dir / "lab.json").read_text())["components"]
+        assert all(new[n]["pid"] != comps[n]["pid"] for n in comps)
+        # nothing of the killed run is left running
+        assert not any(procs_alive(c["pid"]) for c in comps.values())
+    finally:
+        lab_cli("--state-dir", str(state_dir), "down", check=False)
+    assert not state_dir.exists()
+
+
+def procs_alive(pid):
+    from capstan_lab import procs
+
+    return procs.alive(pid)
