@@ -29,6 +29,7 @@ class Group:
     version: str
     binaries: dict  # binary name -> Go package
     ldflags: list = field(default_factory=list)
+    in_lab: bool = True  # built for `lab up`; other groups only when a test asks for them
 
     @property
     def key(self):
@@ -76,6 +77,24 @@ def groups():
             "github.com/vmware/govmomi",
             config.GOVMOMI_VERSION,
             {"vcsim": "github.com/vmware/govmomi/vcsim"},
+        ),
+        # the real clusterctl, for the interoperability tests of the provider lifecycle
+        Group(
+            "clusterctl",
+            "sigs.k8s.io/cluster-api",
+            config.CLUSTERCTL_VERSION,
+            {"clusterctl": "sigs.k8s.io/cluster-api/cmd/clusterctl"},
+            [f"-X sigs.k8s.io/cluster-api/version.gitVersion={config.CLUSTERCTL_VERSION}",
+             "-X sigs.k8s.io/cluster-api/version.gitTreeState=clean"],
+            in_lab=False,
+        ),
+        # a reference evaluator of clusterctl's variable dialect, to test the port against
+        Group(
+            "envsubst-ref",
+            "github.com/drone/envsubst/v2",
+            config.ENVSUBST_VERSION,
+            {"envsubst-ref": "capstan.local/lab/envsubst-ref"},
+            in_lab=False,
         ),
     ]
 
@@ -161,8 +180,8 @@ def prepare_wrapper(go, group, env, log):
     src.mkdir(parents=True, exist_ok=True)
     pinned = config.HERE / "gomod" / group.key
     if (pinned / "go.mod").is_file():
-        for name in ("go.mod", "go.sum"):
-            shutil.copyfile(pinned / name, src / name)
+        for path in list(pinned.glob("*.go")) + [pinned / "go.mod", pinned / "go.sum"]:
+            shutil.copyfile(path, src / path.name)
         return src
     (src / "go.mod").write_text(wrapper_gomod(group, _read_mod(go, group, env)))
     # The checksum database may not know a fresh upstream tag yet; the module proxy
@@ -210,7 +229,7 @@ def build_group(go, group):
 
 def ensure_binaries(names=None, progress=None):
     """Return {binary name: path}; build whatever is neither given nor cached."""
-    wanted = set(names) if names else {b for g in groups() for b in g.binaries}
+    wanted = set(names) if names else {b for g in groups() if g.in_lab for b in g.binaries}
     found = {}
     for d in _external_dirs():
         for name in wanted - set(found):

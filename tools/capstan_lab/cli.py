@@ -31,8 +31,8 @@ def pin(args):
     env = build.go_env()
     for group in build.groups():
         dest = config.HERE / "gomod" / group.key
-        if dest.exists() and not args.force:
-            continue
+        if (dest.exists() and not args.force) or (dest / "main.go").exists():
+            continue  # a wrapper with its own main package is written by hand
         dest.mkdir(parents=True, exist_ok=True)
         tmp = config.cache_dir() / "src" / (group.key + ".pin")
         tmp.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,8 @@ def main(argv=None):
     r.add_argument("component", choices=ORDER)
     s = sub.add_parser("stop", help="stop one component (for outage tests)")
     s.add_argument("component", choices=ORDER)
-    sub.add_parser("build", help="only find or build the binaries")
+    b = sub.add_parser("build", help="only find or build the binaries (the lab's, or those named)")
+    b.add_argument("names", nargs="*", help="binaries to find or build, e.g. clusterctl")
     sub.add_parser("env", help="print shell exports for the running lab")
     pn = sub.add_parser("pin", help="regenerate gomod/ for the pinned versions")
     pn.add_argument("--force", action="store_true")
@@ -81,7 +82,8 @@ def main(argv=None):
         elif args.cmd == "stop":
             out = lab.stop_component(args.component)
         elif args.cmd == "build":
-            out = {k: str(v) for k, v in build.ensure_binaries(progress=lab.progress).items()}
+            found = build.ensure_binaries(args.names or None, progress=lab.progress)
+            out = {k: str(v) for k, v in found.items()}
         elif args.cmd == "env":
             print("\n".join(_env_lines(lab.status())))
             return 0

@@ -9,6 +9,10 @@ KWOK_VERSION = "v0.8.0"
 # vcsim moved into a module of its own in govmomi v0.47, which the module proxy does not
 # serve; v0.46.3 is the newest release whose main module still holds the vcsim command.
 GOVMOMI_VERSION = "v0.46.3"
+# clusterctl, built only for the tests that compare the collection with it
+CLUSTERCTL_VERSION = "v1.13.2"
+# drone/envsubst, the variable dialect of that clusterctl (its go.mod pins this version)
+ENVSUBST_VERSION = "v2.0.0-20210730161058-179042472c46"
 # etcd v3.6.16 and kwok v0.8.0 declare `go 1.26.0` in their go.mod files.
 MIN_GO = (1, 26)
 
