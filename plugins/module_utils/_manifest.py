@@ -115,6 +115,10 @@ def converge(client, docs, state="present", check_mode=False, namespace=None):
     for origin, obj in ordered(docs):
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
+        if obj.get("kind") == "ClusterRole" and obj.get("aggregationRule"):
+            # the aggregation controller owns the rules of an aggregated ClusterRole: applying
+            # the manifest's (usually empty) rules would fight it on every run
+            obj.pop("rules", None)
         if namespace and not meta.get("namespace"):
             try:
                 if client.resource(obj["apiVersion"], obj["kind"])["namespaced"]:

@@ -266,6 +266,9 @@ class Lab:
             f"--cluster-signing-cert-file={d / 'ca.crt'}", f"--cluster-signing-key-file={d / 'ca.key'}",
             "--use-service-account-credentials=true",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # the nodes are kwok's: their health means nothing, and the node lifecycle
+            # controller would mark every Pod NotReady whenever a heartbeat comes late
+            "--controllers=*,-node-lifecycle-controller",
         ]), 90
 
     def _argv_kube_scheduler(self, state, port):
@@ -279,6 +282,7 @@ class Lab:
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{port}",
+            "--node-lease-duration-seconds=40",
             "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1",
         ], 60
 
@@ -461,7 +465,9 @@ def apiserver_argv(binary, port, etcd_url, prefix, ca, cert, key, sa_pub, sa_key
         f"--service-account-issuer=https://127.0.0.1:{port}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC", "--allow-privileged=true",
-        "--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook",
+        # TaintNodesByCondition would taint kwok's nodes not-ready at creation, and only the node
+        # lifecycle controller (off in the lab) takes that taint away again
+        "--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook,TaintNodesByCondition",
         "--endpoint-reconciler-type=none",
         "--profiling=false", "-v=1",
     ] + list(extra)
