@@ -283,3 +283,46 @@ def ensure_provider(client, repo, version, lookup, images=None, target_namespace
         "removed": removed,
         "diffs": [r for r in results if r["changed"]],
     }
+
+
+def provider_info(client, repo_for):
+    """The inventory with each provider's contract and the newer versions its repository holds.
+
+    ``repo_for(name, type)`` returns a Repository or None. ``upgrades`` maps each contract the
+    management cluster can move to (those of the core provider's newer versions, and its own) to
+    the newest version of the provider compatible with it - the NEXT VERSION column of
+    `clusterctl upgrade plan` for that contract.
+    """
+    out = []
+    for p in sorted(installed_providers(client), key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"])):
+        ptype = TYPES_BY_KIND.get(p.get("type"))
+        entry = {
+            "name": p.get("providerName"), "type": ptype, "label": p["metadata"]["name"],
+            "namespace": p["metadata"]["namespace"], "version": p.get("version"),
+            "watched_namespace": p.get("watchedNamespace", ""), "contract": None, "upgrades": {}, "newer": [],
+        }
+        repo = repo_for(entry["name"], ptype) if ptype else None
+        if repo is not None:
+            try:
+                entry["contract"] = repo.contract(entry["version"])
+            except FleetError as e:
+                entry["error"] = str(e)
+            for v in repo.versions():
+                if parse_version(v) <= parse_version(entry["version"] or "v0.0.0"):
+                    continue
+                try:
+                    entry["newer"].append({"version": v, "contract": repo.contract(v)})
+                except FleetError:
+                    continue
+        out.append(entry)
+    core = next((e for e in out if e["type"] == "core"), None)
+    targets = set()
+    if core is not None:
+        targets = {n["contract"] for n in core["newer"]} | ({core["contract"]} if core["contract"] else set())
+    for entry in out:
+        for target in targets:
+            allowed = compatible_contracts(target)
+            fitting = [n["version"] for n in entry["newer"] if n["contract"] in allowed]
+            if fitting:
+                entry["upgrades"][target] = fitting[-1]  # versions() is sorted: the newest
+    return out

@@ -130,6 +130,21 @@ def test_clusterctl_recognises_what_the_module_installed(mgmt, tmp_path):
         assert any(line.split()[:1] == [LABELS[t]] and v in line.split() for line in proc.stdout.splitlines()), proc.stdout
 
 
+def test_provider_info_lists_what_clusterctl_plans(play_on, mgmt, tmp_path):
+    res = play_on([{"name": "info", "capstan.fleet.capi_provider_info": {"repository": str(REPO_DIR)}}])
+    assert res.rc == 0, res.stdout
+    info = {p["label"]: p for p in res.task("info")["result"]["providers"]}
+    assert {k: (v["version"], v["contract"]) for k, v in info.items()} == {
+        LABELS[t]: (v, "v1beta1") for _n, t, v in V1_10}
+    # the same next versions as `clusterctl upgrade plan` shows for the v1beta2 contract
+    plan = clusterctl(mgmt, tmp_path, "upgrade", "plan").stdout
+    assert "for the v1beta2 Cluster API contract" in plan, plan
+    plan = plan.split("for the v1beta2 Cluster API contract", 1)[1]  # the table of that contract
+    for label, entry in info.items():
+        row = next(line.split() for line in plan.splitlines() if line.split()[:1] == [label])
+        assert entry["upgrades"].get("v1beta2") == row[-1], (label, entry, row)
+
+
 def test_contract_mismatch_is_refused_before_any_write(play_on, kube):
     from kubernetes import client
 
