@@ -181,7 +181,7 @@ def wait_deployments(client, namespace, label, timeout):
         time.sleep(0.5)
 
 
-def check_contract(repo, version, contract, cores, core_repo_for):
+def check_contract(repo, contract, cores, core_repo_for):
     """Refuse what clusterctl refuses: a provider whose contract the core provider is not compatible with."""
     if repo.type == "core":
         return
@@ -242,7 +242,7 @@ def ensure_provider(client, repo, version, lookup, images=None, target_namespace
     contract = repo.contract(version)
     cores = [p for p in inventory if p.get("type") == "CoreProvider"]
     if repo.type != "core":
-        check_contract(repo, version, contract, cores, core_repo_for)
+        check_contract(repo, contract, cores, core_repo_for)
     elif current is None and cores:
         raise ProviderError("there must be one core provider: %s is already installed in %s"
                             % (cores[0]["metadata"]["name"], cores[0]["metadata"]["namespace"]))

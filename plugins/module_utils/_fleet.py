@@ -558,12 +558,14 @@ def load_fleet(root, today=None):
     return fleet
 
 
-def _where(path, root):
+def _where(path, root, prefix=""):
+    """Provenance of a leaf: ``<file>:<line> <prefix><key path>`` (the prefix is ``config.`` for layers)."""
     rel = os.path.relpath(path, root)
 
     def where(key_path, mapping, key):
         line = _line(mapping, key)
-        return "%s:%s %s" % (rel, line, key_path) if line else "%s %s" % (rel, key_path)
+        full = prefix + key_path
+        return "%s:%s %s" % (rel, line, full) if line else "%s %s" % (rel, full)
 
     return where
 
@@ -576,19 +578,8 @@ def _layers_for(fleet, env, release, location, site, mgmt, customer):
             continue
         path, data = fleet.files[(layer, name)]
         if data is not None and data.get("config"):
-            out.append((_config_where(path, fleet.root), data["config"]))
+            out.append((_where(path, fleet.root, "config."), data["config"]))
     return out
-
-
-def _config_where(path, root):
-    rel = os.path.relpath(path, root)
-
-    def where(key_path, mapping, key):
-        line = _line(mapping, key)
-        full = "config." + key_path
-        return "%s:%s %s" % (rel, line, full) if line else "%s %s" % (rel, full)
-
-    return where
 
 
 def _tenant_host(fleet, name, c, served_by, problems):
