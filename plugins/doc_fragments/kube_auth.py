@@ -24,6 +24,26 @@ options:
       - Wins over O(kubeconfig) when both are given, so that C(module_defaults) can name the
         management cluster's file while a task reaches a tenant cluster with this option.
     type: raw
+  kubeconfig_secret:
+    description:
+      - Reach the cluster through a kubeconfig stored in a Secret of another cluster, as Cluster
+        API stores each tenant cluster's C(<cluster>-kubeconfig) in the management cluster.
+      - The other connection options (O(kubeconfig), O(kubeconfig_content), O(host), ...) reach
+        the cluster that holds the Secret. The kubeconfig read from it stays in memory.
+    type: dict
+    suboptions:
+      name:
+        description: Name of the Secret.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the Secret.
+        type: str
+        default: default
+      key:
+        description: The data key that holds the kubeconfig (C(value) for Cluster API).
+        type: str
+        default: value
   context:
     description: The kubeconfig context to use; its C(current-context) by default.
     type: str

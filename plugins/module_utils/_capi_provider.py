@@ -18,7 +18,8 @@ from ansible_collections.capstan.fleet.plugins.module_utils import _capi_compone
 from ansible_collections.capstan.fleet.plugins.module_utils._clusterctl_inventory import MANIFEST as INVENTORY_CRD
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError, yaml
-from ansible_collections.capstan.fleet.plugins.module_utils._manifest import converge
+from ansible_collections.capstan.fleet.plugins.module_utils._fetch import fetch
+from ansible_collections.capstan.fleet.plugins.module_utils._manifest import converge, wait_ready
 
 INVENTORY_API = "clusterctl.cluster.x-k8s.io/v1alpha3"
 COMPONENT_FILES = {
@@ -41,26 +42,6 @@ def compatible_contracts(contract):
 
 
 # ---- repositories ------------------------------------------------------------------------------
-def _fetch(location, what, http=None):
-    if re.match(r"^https?://", location):
-        import urllib3
-
-        http = http or urllib3.PoolManager(retries=urllib3.Retry(3, redirect=3))
-        try:
-            r = http.request("GET", location, timeout=30.0)
-        except urllib3.exceptions.HTTPError as e:
-            raise ProviderError("cannot read %s from %s: %s" % (what, location, e))
-        if r.status != 200:
-            raise ProviderError("cannot read %s from %s: HTTP %d" % (what, location, r.status))
-        return r.data.decode("utf-8")
-    path = location[len("file://"):] if location.startswith("file://") else location
-    try:
-        with open(os.path.expanduser(path)) as f:
-            return f.read()
-    except OSError as e:
-        raise ProviderError("cannot read %s: %s" % (what, e))
-
-
 class ClusterctlConfig(object):
     """What this collection reads of a clusterctl configuration file."""
 
@@ -68,7 +49,7 @@ class ClusterctlConfig(object):
         self.providers, self.images, self.variables = {}, {}, {}
         if not path:
             return
-        text = _fetch(path, "the clusterctl configuration")
+        text = fetch(path, "the clusterctl configuration")
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
@@ -106,10 +87,10 @@ class Repository(object):
         return "%s/%s/%s" % (self.root, version, name)
 
     def components(self, version):
-        return _fetch(self._location(version, self.file), "%s %s components" % (self.label, version))
+        return fetch(self._location(version, self.file), "%s %s components" % (self.label, version))
 
     def metadata(self, version):
-        text = _fetch(self._location(version, "metadata.yaml"), "%s %s metadata.yaml" % (self.label, version))
+        text = fetch(self._location(version, "metadata.yaml"), "%s %s metadata.yaml" % (self.label, version))
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
@@ -164,21 +145,15 @@ def ensure_inventory_crd(client, check_mode):
 
 
 def wait_deployments(client, namespace, label, timeout):
-    """Provider Deployments Available, as `clusterctl init --wait-providers`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pending = []
-        for d in client.list("apps/v1", "Deployment", namespace, label_selector="%s=%s" % (comp.PROVIDER_LABEL, label)):
-            conds = {c["type"]: c for c in (d.get("status") or {}).get("conditions") or []}
-            if conds.get("Available", {}).get("status") != "True":
-                c = conds.get("Available") or conds.get("Progressing") or {}
-                pending.append("%s/%s (%s)" % (namespace, d["metadata"]["name"],
-                                               c.get("message") or c.get("reason") or "no status yet"))
-        if not pending:
-            return
-        if time.monotonic() > deadline:
-            raise ProviderError("provider %s: Deployments not Available after %ds: %s" % (label, timeout, "; ".join(pending)))
-        time.sleep(0.5)
+    """Provider Deployments rolled out and Available, as `clusterctl init --wait-providers`."""
+    deployments = client.list("apps/v1", "Deployment", namespace,
+                              label_selector="%s=%s" % (comp.PROVIDER_LABEL, label))
+    for d in deployments:
+        d["apiVersion"], d["kind"] = "apps/v1", "Deployment"
+    try:
+        wait_ready(client, deployments, timeout)
+    except KubeError as e:
+        raise ProviderError("provider %s: Deployments %s" % (label, e))
 
 
 def check_contract(repo, contract, cores, core_repo_for):

@@ -47,6 +47,11 @@ KUBE_AUTH_ARGSPEC = dict(
     # A path is no secret, and error messages must be able to name it; content is.
     kubeconfig=dict(type="path", no_log=False),
     kubeconfig_content=dict(type="raw", no_log=True),
+    kubeconfig_secret=dict(type="dict", options=dict(
+        name=dict(type="str", required=True),
+        namespace=dict(type="str", default="default"),
+        key=dict(type="str", default="value", no_log=False),
+    )),
     context=dict(type="str"),
     host=dict(type="str"),
     api_key=dict(type="str", no_log=True),
@@ -205,6 +210,23 @@ class KubeClient(object):
     @classmethod
     def from_options(cls, params):
         """Build a client from the shared KUBE_AUTH_ARGSPEC options."""
+        ref = params.get("kubeconfig_secret")
+        if ref:
+            holder = cls.from_options(dict(params, kubeconfig_secret=None, context=None))
+            where = "kubeconfig_secret %s/%s" % (ref.get("namespace") or "default", ref["name"])
+            try:
+                secret = holder.get("v1", "Secret", ref["name"], ref.get("namespace") or "default")
+            except KubeError as e:
+                raise KubeError("%s: %s" % (where, e), status=e.status)
+            key = ref.get("key") or "value"
+            if secret is None:
+                raise KubeError("%s does not exist" % where, status=404)
+            if key not in (secret.get("data") or {}):
+                raise KubeError("%s has no key %s (it has: %s)" % (where, key, ", ".join(sorted(secret.get("data") or {})) or "none"))
+            content = _b64(secret["data"][key], "%s key %s" % (where, key)).decode("utf-8", "replace")
+            return cls.from_options({"kubeconfig_content": content, "context": params.get("context"),
+                                     "request_timeout": params.get("request_timeout"),
+                                     "validate_certs": params.get("validate_certs", True)})
         # content wins over a path, so that module_defaults can name the management
         # cluster's file while a task reaches a tenant with the content of its Secret
         kubeconfig = params.get("kubeconfig_content")
@@ -272,8 +294,10 @@ class KubeClient(object):
             groups = [("", "v1")]
             apis = self.request("GET", "/apis")
             for g in apis.get("groups", []):
-                for v in g.get("versions", []):
-                    groups.append((g["name"], v["version"]))
+                preferred = (g.get("preferredVersion") or {}).get("version")
+                versions = [v["version"] for v in g.get("versions", [])]
+                for v in sorted(versions, key=lambda v: v != preferred):
+                    groups.append((g["name"], v))
             self._groups = groups
         return self._groups
 
@@ -299,6 +323,22 @@ class KubeClient(object):
             if key not in self._resources:
                 raise KubeError("the server has no kind %s in %s" % (kind, api_version), status=404)
             return self._resources[key]
+
+    def resource_for_group_kind(self, group, kind):
+        """(apiVersion, resource) of a kind in a group, in the group's preferred version first."""
+        for attempt in (0, 1):
+            if attempt:
+                self._groups = None  # a group created since discovery ran (a CRD of this run)
+            for g, v in self._group_versions():
+                if g != group:
+                    continue
+                api_version = "%s/%s" % (g, v) if g else v
+                try:
+                    return api_version, self.resource(api_version, kind)
+                except KubeError as e:
+                    if e.status != 404:
+                        raise
+        raise KubeError("the server has no kind %s in group %s" % (kind, group or "core"), status=404)
 
     def path(self, api_version, kind, name=None, namespace=None, subresource=None):
         res = self.resource(api_version, kind)

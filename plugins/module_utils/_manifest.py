@@ -5,22 +5,33 @@
 
 Objects are applied with server-side apply under the collection's field manager;
 Namespaces and CustomResourceDefinitions go first and CRDs are waited for until
-Established before anything that may need them. Check mode is a server-side dry run.
+Established before anything that may need them; the other objects are applied in
+parallel. Check mode is a server-side dry run. An ApplySet (kubectl's parent-object
+scheme, same labels and annotations) records what a bundle applied, so that objects
+dropped from the bundle can be pruned; waits cover workload rollouts and conditions.
 """
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
+from ansible_collections.capstan.fleet.plugins.module_utils._fetch import fetch, is_url
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError, yaml
 
 FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 NOISE_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp", "selfLink")
 
 
-def load_documents(definition=None, src=None):
-    """Return a list of (origin, object) pairs; origin names the file and document index."""
+def load_documents(definition=None, src=None, validate_certs=True, ca_cert=None):
+    """Return a list of (origin, object) pairs; origin names the file (or URL) and document index.
+
+    ``src`` is a file, a directory, an HTTP(S) URL, or a list of them.
+    """
     docs = []
     if definition is not None:
         items = definition if isinstance(definition, list) else [definition]
@@ -33,21 +44,36 @@ def load_documents(definition=None, src=None):
                 docs += [("definition[%d] document %d" % (i, j), d) for j, d in enumerate(parsed) if d]
             elif item:
                 docs.append(("definition[%d]" % i, item))
-    if src is not None:
+    for location in ([] if src is None else src if isinstance(src, list) else [src]):
+        if is_url(location):
+            try:
+                text = fetch(location, "src", validate_certs, ca_cert)
+            except FleetError as e:
+                raise KubeError(str(e))
+            try:
+                parsed = list(yaml.safe_load_all(text))
+            except yaml.YAMLError as e:
+                raise KubeError("%s is not valid YAML: %s" % (location, e))
+            docs += [("%s document %d" % (location, j), d) for j, d in enumerate(parsed) if d]
+            continue
         paths = []
-        if os.path.isdir(src):
-            for root, _dirs, files in sorted(os.walk(src)):
+        location = os.path.expanduser(location)
+        if os.path.isdir(location):
+            for root, dirs, files in os.walk(location):
+                dirs.sort()
                 paths += [os.path.join(root, f) for f in sorted(files) if f.endswith((".yaml", ".yml", ".json"))]
-        elif os.path.isfile(src):
-            paths = [src]
+        elif os.path.isfile(location):
+            paths = [location]
         else:
-            raise KubeError("src %s does not exist" % src)
+            raise KubeError("src %s does not exist" % location)
         for path in paths:
             try:
                 with open(path) as f:
                     parsed = list(yaml.safe_load_all(f))
             except yaml.YAMLError as e:
                 raise KubeError("%s is not valid YAML: %s" % (path, e))
+            except OSError as e:
+                raise KubeError("cannot read %s: %s" % (path, e))
             docs += [("%s document %d" % (path, j), d) for j, d in enumerate(parsed) if d]
     out = []
     for origin, obj in docs:
@@ -55,6 +81,9 @@ def load_documents(definition=None, src=None):
             out += [("%s item %d" % (origin, k), o) for k, o in enumerate(obj.get("items") or [])]
         else:
             out.append((origin, obj))
+    for origin, obj in docs:
+        if not isinstance(obj, dict):
+            raise KubeError("%s is not a Kubernetes object (a mapping)" % origin)
     for origin, obj in out:
         if not isinstance(obj, dict):
             raise KubeError("%s is not a Kubernetes object (a mapping)" % origin)
@@ -87,6 +116,16 @@ def normalize(obj):
     return o
 
 
+def group_of(api_version):
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+def group_kind(obj):
+    """kubectl's GroupKind string: ``Kind.group``, or ``Kind`` for the core group."""
+    group = group_of(obj["apiVersion"])
+    return "%s.%s" % (obj["kind"], group) if group else obj["kind"]
+
+
 def ordered(docs):
     rank = {k: i for i, k in enumerate(FIRST_KINDS)}
     return sorted(docs, key=lambda d: rank.get(d[1].get("kind"), len(FIRST_KINDS)))
@@ -105,60 +144,364 @@ def wait_crd_established(client, name, timeout=60):
         time.sleep(0.2)
 
 
-def converge(client, docs, state="present", check_mode=False, namespace=None):
-    """Apply (or delete) each object; return per-object results and whether anything changed."""
-    results = []
-    changed = False
-    # In check mode nothing is created, so objects that need a Namespace or a CRD of the
-    # same bundle cannot be dry-run by the server: they are reported as to be created.
-    pending_ns, pending_kinds = set(), set()
-    for origin, obj in ordered(docs):
+# ---- ApplySet ---------------------------------------------------------------------------------
+# kubectl's ApplySet scheme (KEP-3659), read from k8s.io/kubectl pkg/cmd/apply/applyset.go: a
+# parent object carries the set's id label and the kinds and namespaces of its members; every
+# member carries the part-of label. The tooling annotation keeps kubectl and this collection from
+# pruning each other's sets.
+APPLYSET_ID_LABEL = "applyset.kubernetes.io/id"
+APPLYSET_PART_OF_LABEL = "applyset.kubernetes.io/part-of"
+APPLYSET_TOOLING = "applyset.kubernetes.io/tooling"
+APPLYSET_GKS = "applyset.kubernetes.io/contains-group-kinds"
+APPLYSET_NAMESPACES = "applyset.kubernetes.io/additional-namespaces"
+TOOLING = "capstan.fleet/v1"
+DELETE_LAST = {"CustomResourceDefinition": 1, "Namespace": 2}
+
+
+class ApplySet(object):
+    def __init__(self, name, namespace, kind="Secret"):
+        if kind not in ("Secret", "ConfigMap"):
+            raise KubeError("applyset.kind must be Secret or ConfigMap, not %s" % kind)
+        self.name, self.namespace, self.kind = name, namespace, kind
+        raw = ".".join([name, namespace, kind, ""]).encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
+        self.id = "applyset-%s-v1" % digest
+        self.gks, self.namespaces, self.exists = set(), set(), False
+
+    @property
+    def ref(self):
+        return "%s/%s/%s" % (self.kind, self.namespace, self.name)
+
+    def read(self, client):
+        parent = client.get("v1", self.kind, self.name, self.namespace)
+        if parent is None:
+            return self
+        meta = parent.get("metadata") or {}
+        labels, ann = meta.get("labels") or {}, meta.get("annotations") or {}
+        if labels.get(APPLYSET_ID_LABEL) not in (None, self.id):
+            raise KubeError("%s carries applyset id %s, not %s" % (self.ref, labels[APPLYSET_ID_LABEL], self.id))
+        tooling = ann.get(APPLYSET_TOOLING)
+        if tooling and tooling.split("/")[0] != TOOLING.split("/")[0]:
+            raise KubeError("%s is the ApplySet of %s, not of capstan.fleet; give another applyset name"
+                            % (self.ref, tooling))
+        self.exists = APPLYSET_ID_LABEL in labels
+        self.gks = set(x for x in (ann.get(APPLYSET_GKS) or "").split(",") if x)
+        self.namespaces = set(x for x in (ann.get(APPLYSET_NAMESPACES) or "").split(",") if x)
+        return self
+
+    def parent(self, gks, namespaces):
+        return {
+            "apiVersion": "v1", "kind": self.kind,
+            "metadata": {
+                "name": self.name, "namespace": self.namespace,
+                "labels": {APPLYSET_ID_LABEL: self.id},
+                "annotations": {
+                    APPLYSET_TOOLING: TOOLING,
+                    APPLYSET_GKS: ",".join(sorted(gks)),
+                    APPLYSET_NAMESPACES: ",".join(sorted(set(namespaces) - {self.namespace})),
+                },
+            },
+        }
+
+    def members(self, client, gks, namespaces):
+        """Every object of the given kinds (in the given namespaces) labelled as part of this set."""
+        found = []
+        selector = "%s=%s" % (APPLYSET_PART_OF_LABEL, self.id)
+        for gk in sorted(gks):
+            kind, _sep, group = gk.partition(".")
+            try:
+                api_version, res = client.resource_for_group_kind(group, kind)
+            except KubeError as e:
+                if e.status == 404:
+                    continue  # the kind is gone (its CRD was deleted): nothing left to prune
+                raise
+            scopes = sorted(set(namespaces) | {self.namespace}) if res["namespaced"] else [None]
+            for ns in scopes:
+                for item in client.list(api_version, kind, ns, label_selector=selector):
+                    item["apiVersion"], item["kind"] = api_version, kind
+                    found.append(item)
+        return found
+
+
+# ---- waits -----------------------------------------------------------------------------------
+def _conds(obj):
+    return {c.get("type"): c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
+
+
+def rollout_pending(obj):
+    """None when a workload is rolled out, else why not (the logic of `kubectl rollout status`)."""
+    kind, spec, status = obj["kind"], obj.get("spec") or {}, obj.get("status") or {}
+    meta = obj.get("metadata") or {}
+    if meta.get("generation", 0) > status.get("observedGeneration", -1):
+        return "waiting for the controller to observe generation %s" % meta.get("generation")
+    if kind == "Deployment":
+        prog = _conds(obj).get("Progressing") or {}
+        if prog.get("reason") == "ProgressDeadlineExceeded":
+            return "exceeded its progress deadline: %s" % prog.get("message")
+        want = spec.get("replicas", 1)
+        if status.get("updatedReplicas", 0) < want:
+            return "%d of %d replicas updated" % (status.get("updatedReplicas", 0), want)
+        if status.get("replicas", 0) > status.get("updatedReplicas", 0):
+            return "%d old replicas pending termination" % (status["replicas"] - status.get("updatedReplicas", 0))
+        if status.get("availableReplicas", 0) < status.get("updatedReplicas", 0):
+            avail = _conds(obj).get("Available") or {}
+            return "%d of %d updated replicas available%s" % (
+                status.get("availableReplicas", 0), status.get("updatedReplicas", 0),
+                " (%s: %s)" % (avail.get("reason"), avail.get("message")) if avail else "")
+        return None
+    if kind == "StatefulSet":
+        want = spec.get("replicas", 1)
+        if status.get("readyReplicas", 0) < want:
+            return "%d of %d pods ready" % (status.get("readyReplicas", 0), want)
+        strategy = spec.get("updateStrategy") or {}
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate" and \
+                not (strategy.get("rollingUpdate") or {}).get("partition") and \
+                status.get("updateRevision") != status.get("currentRevision"):
+            return "%d of %d pods at the new revision" % (status.get("updatedReplicas", 0), want)
+        return None
+    if kind == "DaemonSet":
+        want = status.get("desiredNumberScheduled", 0)
+        if status.get("updatedNumberScheduled", 0) < want:
+            return "%d of %d pods updated" % (status.get("updatedNumberScheduled", 0), want)
+        if status.get("numberAvailable", 0) < want:
+            return "%d of %d updated pods available" % (status.get("numberAvailable", 0), want)
+        return None
+    return None
+
+
+def condition_pending(obj, condition):
+    cond = _conds(obj).get(condition["type"])
+    want = condition.get("status") or "True"
+    if cond is None:
+        return "no %s condition yet" % condition["type"]
+    if cond.get("status") != want:
+        return "%s=%s (%s)" % (condition["type"], cond.get("status"),
+                               cond.get("message") or cond.get("reason") or "no message")
+    if condition.get("reason") and cond.get("reason") != condition["reason"]:
+        return "%s reason %s, not %s" % (condition["type"], cond.get("reason"), condition["reason"])
+    return None
+
+
+def wait_ready(client, objects, timeout=300, condition=None, interval=0.5):
+    """Wait until every workload among ``objects`` is rolled out and, when ``condition`` is given,
+    every object it selects has the condition. Raises naming each object that is not ready and why."""
+    watched = []
+    for obj in objects:
+        if condition and condition.get("kind") in (None, obj["kind"]):
+            watched.append((obj, lambda o: condition_pending(o, condition)))
+        elif obj["kind"] in WORKLOAD_KINDS:
+            watched.append((obj, rollout_pending))
+    deadline = time.monotonic() + timeout
+    while watched:
+        waiting = []
+        for obj, check in watched:
+            meta = obj["metadata"]
+            live = client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+            why = "does not exist" if live is None else check(live)
+            if why:
+                waiting.append((obj, check, why))
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise KubeError("not ready after %ss: %s" % (
+                timeout, "; ".join("%s: %s" % (ident(o), why) for o, _c, why in waiting)))
+        watched = [(o, c) for o, c, _w in waiting]
+        time.sleep(interval)
+
+
+# ---- converge --------------------------------------------------------------------------------
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+PREFETCH_MIN = 4  # objects of one kind in one namespace from which one LIST beats a GET each
+
+
+def _key(obj):
+    meta = obj.get("metadata") or {}
+    return (group_of(obj["apiVersion"]), obj["kind"], meta.get("namespace") or "", meta["name"])
+
+
+class _Run(object):
+    def __init__(self, client, state, check_mode, namespace, applyset):
+        self.client, self.state, self.check_mode = client, state, check_mode
+        self.namespace, self.applyset = namespace, applyset
+        self.pending_ns, self.pending_kinds = set(), set()
+        self.before = {}
+
+    def prepare(self, obj):
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         if obj.get("kind") == "ClusterRole" and obj.get("aggregationRule"):
             # the aggregation controller owns the rules of an aggregated ClusterRole: applying
             # the manifest's (usually empty) rules would fight it on every run
             obj.pop("rules", None)
-        if namespace and not meta.get("namespace"):
+        if self.namespace and not meta.get("namespace"):
             try:
-                if client.resource(obj["apiVersion"], obj["kind"])["namespaced"]:
-                    meta["namespace"] = namespace
+                if self.client.resource(obj["apiVersion"], obj["kind"])["namespaced"]:
+                    meta["namespace"] = self.namespace
             except KubeError:
-                pass  # reported with the object below
-        group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""
-        if check_mode and state == "present" and (meta.get("namespace") in pending_ns
-                                                  or (group, obj["kind"]) in pending_kinds):
-            changed = True
-            results.append({"origin": origin, "id": ident(obj), "changed": True, "before": None,
-                            "after": normalize(obj), "result": obj})
-            continue
+                pass  # reported with the object when it is applied
+        if self.applyset is not None and self.state == "present":
+            meta.setdefault("labels", {})[APPLYSET_PART_OF_LABEL] = self.applyset.id
+        return obj
+
+    def prefetch(self, objs):
+        """One LIST per (kind, namespace) that many objects share, instead of a GET each."""
+        groups = {}
+        for obj in objs:
+            meta = obj["metadata"]
+            groups.setdefault((obj["apiVersion"], obj["kind"], meta.get("namespace")), []).append(obj)
+        for (api_version, kind, ns), members in groups.items():
+            if len(members) < PREFETCH_MIN or self.is_pending(members[0]):
+                continue
+            try:
+                if self.client.resource(api_version, kind)["namespaced"] and not ns:
+                    continue
+                items = self.client.list(api_version, kind, ns)
+            except KubeError:
+                continue  # the objects are tried one by one and report their own error
+            known = dict.fromkeys((_key(o) for o in members))
+            for item in items:
+                item["apiVersion"], item["kind"] = api_version, kind
+                k = _key(item)
+                if k in known:
+                    self.before[k] = item
+            for k in known:
+                self.before.setdefault(k, None)
+
+    def is_pending(self, obj):
+        meta = obj["metadata"]
+        return self.check_mode and self.state == "present" and (
+            meta.get("namespace") in self.pending_ns or (group_of(obj["apiVersion"]), obj["kind"]) in self.pending_kinds)
+
+    def one(self, origin, obj):
+        meta = obj["metadata"]
+        if self.is_pending(obj):
+            # In check mode nothing is created, so an object that needs a Namespace or a CRD of
+            # the same bundle cannot be dry-run by the server: it is reported as to be created.
+            return {"origin": origin, "id": ident(obj), "changed": True, "before": None,
+                    "after": normalize(obj), "result": obj, "object": obj}
+        client = self.client
         try:
-            before = client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
-            if state == "absent":
+            k = _key(obj)
+            if k in self.before:
+                before = self.before[k]
+            else:
+                before = client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+            if self.state == "absent":
                 after = None
                 if before is not None:
-                    client.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"), dry_run=check_mode)
+                    client.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"),
+                                  dry_run=self.check_mode)
                 obj_changed = before is not None
             else:
-                after = client.apply(obj, dry_run=check_mode)
+                after = client.apply(obj, dry_run=self.check_mode)
                 # Content, not resourceVersion: the server bumps the latter for bookkeeping
                 # alone (the one-time "before-first-apply" managedFields entry on the second
                 # apply of an object that admission added fields to), which is no change.
                 obj_changed = before is None or normalize(before) != normalize(after)
-                if obj["kind"] == "CustomResourceDefinition" and not check_mode:
+                if obj["kind"] == "CustomResourceDefinition" and not self.check_mode:
                     wait_crd_established(client, meta["name"])
         except KubeError as e:
             raise KubeError("%s (%s): %s" % (origin, ident(obj), e), status=e.status, reason=e.reason)
-        if check_mode and before is None and state == "present":
+        if self.check_mode and before is None and self.state == "present":
             if obj["kind"] == "Namespace":
-                pending_ns.add(meta["name"])
+                self.pending_ns.add(meta["name"])
             elif obj["kind"] == "CustomResourceDefinition":
                 spec = obj.get("spec") or {}
-                pending_kinds.add((spec.get("group"), (spec.get("names") or {}).get("kind")))
-        changed = changed or obj_changed
-        results.append({
-            "origin": origin, "id": ident(obj), "changed": obj_changed,
-            "before": normalize(before), "after": normalize(after),
-            "result": after if after is not None else None,
-        })
+                self.pending_kinds.add((spec.get("group"), (spec.get("names") or {}).get("kind")))
+        return {"origin": origin, "id": ident(obj), "changed": obj_changed, "before": normalize(before),
+                "after": normalize(after), "result": after, "object": obj}
+
+
+def _run_parallel(fn, items, workers):
+    """fn(*item) for every item, ``workers`` at a time; results in order; the first error (in
+    order) raised once all have run, naming how many others failed too."""
+    if workers <= 1 or len(items) <= 1:
+        outcomes = []
+        for item in items:
+            try:
+                outcomes.append((fn(*item), None))
+            except KubeError as e:
+                outcomes.append((None, e))
+    else:
+        def guarded(item):
+            try:
+                return fn(*item), None
+            except KubeError as e:
+                return None, e
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            outcomes = list(pool.map(guarded, items))
+    errors = [e for _r, e in outcomes if e is not None]
+    if errors:
+        more = " (and %d more object(s) failed)" % (len(errors) - 1) if len(errors) > 1 else ""
+        raise KubeError(str(errors[0]) + more, status=errors[0].status, reason=errors[0].reason)
+    return [r for r, _e in outcomes]
+
+
+def _apply_parent(client, applyset, gks, namespaces):
+    try:
+        client.apply(applyset.parent(gks, namespaces))
+    except KubeError as e:
+        raise KubeError("ApplySet parent %s: %s" % (applyset.ref, e), status=e.status, reason=e.reason)
+
+
+def converge(client, docs, state="present", check_mode=False, namespace=None, applyset=None,
+             prune=False, workers=8):
+    """Apply (or delete) each object; return per-object results and whether anything changed.
+
+    With ``applyset`` (an ApplySet) the objects are recorded as its members; with ``prune`` the
+    members that are no longer in ``docs`` are deleted (all of them for ``state=absent``), and
+    their results carry ``pruned: True``.
+    """
+    run = _Run(client, state, check_mode, namespace, applyset)
+    docs = ordered(docs) if state == "present" else list(reversed(ordered(docs)))
+    first = [(o, run.prepare(d)) for o, d in docs if d.get("kind") in FIRST_KINDS]
+    rest = [(o, run.prepare(d)) for o, d in docs if d.get("kind") not in FIRST_KINDS]
+    prior = None
+    if applyset is not None:
+        applyset.read(client)
+        prior = (set(applyset.gks), set(applyset.namespaces))
+        gks = applyset.gks | set(group_kind(d) for _o, d in first + rest)
+        nss = applyset.namespaces | set(d["metadata"].get("namespace") for _o, d in first + rest) - {None}
+        if state == "present" and not check_mode:
+            # the superset first, so that a run that fails half-way still knows every member
+            _apply_parent(client, applyset, gks, nss)
+    results = []
+    if state == "present":
+        results += [run.one(o, d) for o, d in first]
+        run.prefetch([d for _o, d in rest])
+        results += _run_parallel(run.one, rest, workers)
+    else:
+        run.prefetch([d for _o, d in rest])
+        results += _run_parallel(run.one, rest, workers)
+        results += [run.one(o, d) for o, d in first]
+    changed = any(r["changed"] for r in results)
+    if applyset is not None:
+        kept = set(_key(r["object"]) for r in results) if state == "present" else set()
+        if prune or state == "absent":
+            stale = [m for m in applyset.members(client, prior[0] | set(group_kind(d) for _o, d in first + rest),
+                                                 prior[1] | set(d["metadata"].get("namespace") for _o, d in first + rest) - {None})
+                     if _key(m) not in kept]
+            stale.sort(key=lambda m: DELETE_LAST.get(m["kind"], 0))
+            for m in stale:
+                meta = m["metadata"]
+                try:
+                    client.delete(m["apiVersion"], m["kind"], meta["name"], meta.get("namespace"), dry_run=check_mode)
+                except KubeError as e:
+                    raise KubeError("pruning %s of ApplySet %s: %s" % (ident(m), applyset.ref, e), status=e.status)
+                results.append({"origin": "ApplySet %s" % applyset.ref, "id": ident(m), "changed": True,
+                                "before": normalize(m), "after": None, "result": None, "object": m, "pruned": True})
+            changed = changed or bool(stale)
+        if state == "absent":
+            if applyset.exists:
+                client.delete("v1", applyset.kind, applyset.name, applyset.namespace, dry_run=check_mode)
+                changed = True
+        else:
+            latest_gks = set(group_kind(d) for _o, d in first + rest)
+            latest_nss = set(d["metadata"].get("namespace") for _o, d in first + rest) - {None}
+            if not prune:
+                latest_gks |= prior[0]
+                latest_nss |= prior[1]
+            if not check_mode:
+                _apply_parent(client, applyset, latest_gks, latest_nss)
+            changed = changed or not applyset.exists or prior != (latest_gks, latest_nss - {applyset.namespace})
     return results, changed

@@ -1,0 +1,223 @@
+"""capstan.fleet.manifest beyond apply/delete: ApplySet pruning, waits, URL sources, kubeconfig
+Secrets and the parallel path, against the lab's real kube-apiserver (kwok runs the pods).
+
+The ApplySet format is judged by the real kubectl (built from Go modules with the lab): the
+parent id the module computes is the one kubectl writes for the same parent."""
+import base64
+import functools
+import http.server
+import os
+import subprocess
+import threading
+import uuid
+
+import pytest
+import yaml
+
+from capstan_lab import build
+
+
+@pytest.fixture
+def kube_defaults(kubeconfig):
+    return {"group/capstan.fleet.kube": {"kubeconfig": kubeconfig}}
+
+
+@pytest.fixture
+def ns(kube):
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube)
+    name = f"man-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name)
+    except client.exceptions.ApiException:
+        pass
+
+
+def cm(name, ns, **data):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": data}
+
+
+def deployment(name, ns, **pod_spec):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": dict({"containers": [{"name": "c", "image": "registry.example/app:1"}]},
+                                               **pod_spec)}}}
+
+
+def test_applyset_prunes_what_the_bundle_dropped(play, kube, kube_defaults, ns):
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube)
+    aset = {"name": "bundle", "namespace": ns}
+    full = {"name": "apply", "capstan.fleet.manifest": {
+        "definition": [cm("a", ns, k="1"), cm("b", ns, k="2"),
+                       {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                        "metadata": {"name": f"{ns}-reader"}, "rules": []}],
+        "applyset": aset, "prune": True}}
+    try:
+        res = play([full], module_defaults=kube_defaults)
+        assert res.rc == 0, res.stdout
+        parent = core.read_namespaced_secret("bundle", ns).metadata
+        set_id = parent.labels["applyset.kubernetes.io/id"]
+        assert parent.annotations["applyset.kubernetes.io/contains-group-kinds"] == \
+            "ClusterRole.rbac.authorization.k8s.io,ConfigMap"
+        assert parent.annotations["applyset.kubernetes.io/tooling"].startswith("capstan.fleet/")
+        assert core.read_namespaced_config_map("b", ns).metadata.labels["applyset.kubernetes.io/part-of"] == set_id
+
+        res = play([full], module_defaults=kube_defaults)
+        assert res.rc == 0 and res.changed() == [], res.stdout
+
+        smaller = {"name": "apply", "capstan.fleet.manifest": dict(full["capstan.fleet.manifest"],
+                                                                   definition=[cm("a", ns, k="1")])}
+        res = play([smaller], check=True, module_defaults=kube_defaults)
+        r = res.task("apply")["result"]
+        assert r["changed"] is True and sorted(r["pruned"]) == [f"ClusterRole/{ns}-reader", f"ConfigMap/{ns}/b"]
+        core.read_namespaced_config_map("b", ns)  # check mode deleted nothing
+
+        # without prune, dropped objects stay and the set keeps tracking them
+        keep = {"name": "apply", "capstan.fleet.manifest": dict(smaller["capstan.fleet.manifest"], prune=False)}
+        res = play([keep], module_defaults=kube_defaults)
+        assert res.rc == 0 and res.task("apply")["result"]["pruned"] == []
+        core.read_namespaced_config_map("b", ns)
+
+        res = play([smaller], module_defaults=kube_defaults)
+        r = res.task("apply")["result"]
+        assert res.rc == 0 and sorted(r["pruned"]) == [f"ClusterRole/{ns}-reader", f"ConfigMap/{ns}/b"], res.stdout
+        assert [c.metadata.name for c in core.list_namespaced_config_map(ns).items if c.metadata.name in "ab"] == ["a"]
+        assert core.read_namespaced_secret("bundle", ns).metadata.annotations[
+            "applyset.kubernetes.io/contains-group-kinds"] == "ConfigMap"
+        # an object of the same kind that is not a member is never pruned
+        core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="mine")))
+        res = play([smaller], module_defaults=kube_defaults)
+        assert res.rc == 0 and res.changed() == [], res.stdout
+        core.read_namespaced_config_map("mine", ns)
+
+        gone = {"name": "apply", "capstan.fleet.manifest": dict(smaller["capstan.fleet.manifest"], state="absent")}
+        res = play([gone], module_defaults=kube_defaults)
+        assert res.rc == 0 and res.task("apply")["result"]["changed"] is True
+        names = [c.metadata.name for c in core.list_namespaced_config_map(ns).items]
+        assert "a" not in names and "mine" in names
+        assert "bundle" not in [s.metadata.name for s in core.list_namespaced_secret(ns).items]
+    finally:
+        try:
+            client.RbacAuthorizationV1Api(kube).delete_cluster_role(f"{ns}-reader")
+        except client.exceptions.ApiException:
+            pass
+
+
+def test_applyset_id_and_labels_are_kubectls(play, kube, kube_defaults, ns, kubeconfig, tmp_path):
+    """kubectl's own ApplySet for a parent has the id the module computes, and the module refuses
+    to take over a set that kubectl manages (and so prune objects it does not own)."""
+    from kubernetes import client
+
+    kubectl = build.ensure_binaries(["kubectl"])["kubectl"]
+    (tmp_path / "k.yaml").write_text(yaml.safe_dump(cm("by-kubectl", ns, k="v")))
+    proc = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "--prune",
+                           "--applyset=secret/kset", "-n", ns, "-f", str(tmp_path / "k.yaml")],
+                          capture_output=True, text=True, env=dict(os.environ, KUBECTL_APPLYSET="true"))
+    assert proc.returncode == 0, proc.stderr
+    core = client.CoreV1Api(kube)
+    kubectl_id = core.read_namespaced_secret("kset", ns).metadata.labels["applyset.kubernetes.io/id"]
+    member = core.read_namespaced_config_map("by-kubectl", ns).metadata.labels["applyset.kubernetes.io/part-of"]
+    assert member == kubectl_id
+
+    from ansible_collections.capstan.fleet.plugins.module_utils._manifest import ApplySet
+
+    assert ApplySet("kset", ns).id == kubectl_id
+    res = play([{"name": "take", "capstan.fleet.manifest": {
+        "definition": cm("other", ns), "applyset": {"name": "kset", "namespace": ns}, "prune": True},
+        "ignore_errors": True}], module_defaults=kube_defaults)
+    msg = res.task("take")["result"]["msg"]
+    assert f"Secret/{ns}/kset is the ApplySet of kubectl/" in msg and "not of capstan.fleet" in msg
+    core.read_namespaced_config_map("by-kubectl", ns)
+    assert "other" not in [c.metadata.name for c in core.list_namespaced_config_map(ns).items]
+
+
+def test_wait_for_rollouts_and_conditions(play, kube_defaults, ns):
+    res = play([
+        {"name": "ok", "capstan.fleet.manifest": {"definition": [deployment("web", ns)], "wait": True,
+                                                   "wait_timeout": 120}},
+        {"name": "cond", "capstan.fleet.manifest": {"definition": [deployment("web", ns)], "wait": True,
+                                                     "wait_condition": {"type": "Available", "kind": "Deployment"}}},
+        {"name": "stuck", "capstan.fleet.manifest": {
+            "definition": [deployment("nowhere", ns, nodeSelector={"site": "none"})],
+            "wait": True, "wait_timeout": 5}, "ignore_errors": True},
+        {"name": "nocond", "capstan.fleet.manifest": {"definition": [cm("plain", ns)], "wait": True, "wait_timeout": 2,
+                                                       "wait_condition": {"type": "Ready"}}, "ignore_errors": True},
+    ], module_defaults=kube_defaults)
+    assert res.task("ok")["status"] == "ok" and res.task("ok")["result"]["changed"] is True, res.stdout
+    assert res.task("cond")["status"] == "ok"
+    assert res.task("stuck")["status"] == "failed" and res.task("nocond")["status"] == "failed"
+    stuck = res.task("stuck")["result"]
+    assert "not ready after 5s" in stuck["msg"], stuck["msg"]
+    assert f"Deployment/{ns}/nowhere: 0 of 1 updated replicas available" in stuck["msg"] \
+        or f"Deployment/{ns}/nowhere: 0 of 1 replicas updated" in stuck["msg"], stuck["msg"]
+    assert f"ConfigMap/{ns}/plain: no Ready condition yet" in res.task("nocond")["result"]["msg"]
+
+
+def test_url_source_and_many_objects_in_parallel(play, kube, kube_defaults, ns, tmp_path):
+    """A bundle served over HTTP; 60 objects of one kind go through one LIST and parallel applies,
+    and a second run neither changes nor writes anything."""
+    from kubernetes import client
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "bundle.yaml").write_text(
+        yaml.safe_dump_all([cm(f"c{i:03d}", ns, i=str(i)) for i in range(60)]))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/bundle.yaml"
+    try:
+        task = {"name": "apply", "capstan.fleet.manifest": {"src": [url]}}
+        res = play([task], module_defaults=kube_defaults)
+        r = res.task("apply")["result"]
+        assert res.rc == 0 and len(r["changed_objects"]) == 60, res.stdout
+        assert r["objects"][0]["origin"] == f"{url} document 0"
+        core = client.CoreV1Api(kube)
+        rvs = {c.metadata.name: c.metadata.resource_version for c in core.list_namespaced_config_map(ns).items}
+        assert core.read_namespaced_config_map("c059", ns).data == {"i": "59"}
+        res = play([task], module_defaults=kube_defaults)
+        assert res.rc == 0 and res.changed() == [], res.stdout
+        assert rvs == {c.metadata.name: c.metadata.resource_version for c in core.list_namespaced_config_map(ns).items}
+        res = play([{"name": "404", "capstan.fleet.manifest": {"src": [url + ".missing"]}, "ignore_errors": True}],
+                   module_defaults=kube_defaults)
+        assert f"cannot read src from {url}.missing: HTTP 404" in res.task("404")["result"]["msg"]
+    finally:
+        server.shutdown()
+
+
+def test_parallel_failures_name_each_object(play, kube_defaults, ns):
+    bad = [cm("ok1", ns), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name", "namespace": ns}},
+           cm("ok2", ns), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "nope-ns"}}]
+    res = play([{"name": "bad", "capstan.fleet.manifest": {"definition": bad}, "ignore_errors": True}],
+               module_defaults=kube_defaults)
+    msg = res.task("bad")["result"]["msg"]
+    assert msg.startswith(f"definition[1] (ConfigMap/{ns}/Bad_Name): ") and "Invalid value" in msg, msg
+    assert "(and 1 more object(s) failed)" in msg
+
+
+def test_kubeconfig_secret_reaches_a_tenant(play, tenant_factory, kube_defaults):
+    name = f"tenant-{uuid.uuid4().hex[:5]}"
+    tenant_factory.create(name)
+    ref = {"name": f"{name}-kubeconfig", "namespace": "default"}
+    res = play([
+        {"name": "push", "capstan.fleet.manifest": {"kubeconfig_secret": ref, "definition": cm("pushed", "kube-system", a="b")}},
+        {"name": "read", "capstan.fleet.kube_object_info": {"kubeconfig_secret": ref, "kind": "ConfigMap",
+                                                             "name": "pushed", "namespace": "kube-system"}},
+        {"name": "mgmt", "capstan.fleet.kube_object_info": {"kind": "ConfigMap", "name": "pushed",
+                                                             "namespace": "kube-system"}},
+        {"name": "nosecret", "capstan.fleet.kube_object_info": {"kubeconfig_secret": {"name": "no-such"}, "kind": "Node"},
+         "ignore_errors": True},
+        {"name": "nokey", "capstan.fleet.kube_object_info": {"kubeconfig_secret": dict(ref, key="other"), "kind": "Node"},
+         "ignore_errors": True},
+    ], module_defaults=kube_defaults)
+    assert res.task("push")["result"]["changed"] is True, res.stdout
+    assert res.task("read")["result"]["objects"][0]["data"] == {"a": "b"}
+    assert res.task("mgmt")["result"]["objects"] == []  # it went to the tenant, not the management cluster
+    assert res.task("nosecret")["result"]["msg"] == "kubeconfig_secret default/no-such does not exist"
+    assert res.task("nokey")["result"]["msg"] == f"kubeconfig_secret default/{name}-kubeconfig has no key other (it has: value)"
+    assert "client-key-data" not in res.stdout and base64.b64encode(b"client-key").decode() not in res.stdout
