@@ -58,7 +58,7 @@ sanity: venv
 
 # the lab as molecule's platform: create/converge/idempotence/verify/destroy
 molecule: venv collection
-	$(BIN)/molecule test
+	$(BIN)/molecule test --all
 
 lint: venv collection
 	$(BIN)/ansible-lint

@@ -27,6 +27,13 @@ ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t inventory capstan.fle
   { cat "$out/doc.txt"; echo "ansible-doc -t inventory capstan.fleet.fleet failed"; exit 1; }
 grep -q "capstan.fleet.fleet ($out/collections/" "$out/doc.txt" || { echo "the inventory plugin was not read from the installed copy"; exit 1; }
 count=$((count + 1))
+roles=0
+for r in $(ls roles); do
+  ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t role "capstan.fleet.$r" >"$out/doc.txt" 2>&1 ||
+    { cat "$out/doc.txt"; echo "ansible-doc -t role capstan.fleet.$r failed"; exit 1; }
+  grep -q "ENTRY POINT: \*\?main" "$out/doc.txt" || { head -5 "$out/doc.txt"; echo "capstan.fleet.$r has no documented main entry point"; exit 1; }
+  roles=$((roles + 1))
+done
 # the lab and the test tree stay out of the installed collection
 if tar -tzf "$tarball" | grep -qE '^(\.venv|\.build)/'; then echo "build artefacts in $tarball"; exit 1; fi
-echo "build-check: $(basename "$tarball") installs offline; ansible-doc renders $count plugins"
+echo "build-check: $(basename "$tarball") installs offline; ansible-doc renders $count plugins and $roles roles"

@@ -327,7 +327,7 @@ log_level     = "info"
         }
         return [state["binaries"]["bao"], "server", f"-config={d / 'config.hcl'}"], 60
 
-    def _bao(self, state, method, path, body=None, token=None):
+    def _bao(self, state, method, path, body=None, token=None, timeout=10):
         import urllib.request
 
         v = state["vault"]
@@ -336,7 +336,7 @@ log_level     = "info"
             data=json.dumps(body).encode() if body is not None else None,
             headers={"X-Vault-Token": token} if token else {},
         )
-        with urllib.request.urlopen(req, timeout=10, context=procs.client_ctx(v["ca_cert"])) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=procs.client_ctx(v["ca_cert"])) as r:
             text = r.read().decode()
             return json.loads(text) if text else {}
 
@@ -344,13 +344,15 @@ log_level     = "info"
         v = state["vault"]
         init_file = Path(v["init_file"])
         if not self._bao(state, "GET", "sys/init")["initialized"]:
-            res = self._bao(state, "POST", "sys/init", {"secret_shares": 1, "secret_threshold": 1})
+            # raft bootstraps and elects itself during init: more than 10 s on a busy 2-core
+            # machine, and init cannot be retried (a second call finds it initialised)
+            res = self._bao(state, "POST", "sys/init", {"secret_shares": 1, "secret_threshold": 1}, timeout=120)
             pki.write_private(init_file, json.dumps(res).encode())
             pki.write_private(Path(v["token_file"]), res["root_token"].encode())
         keys = json.loads(init_file.read_text())["keys"]
         if self._bao(state, "GET", "sys/seal-status")["sealed"]:
             for k in keys:
-                self._bao(state, "POST", "sys/unseal", {"key": k})
+                self._bao(state, "POST", "sys/unseal", {"key": k}, timeout=120)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             status = procs.http_get(v["addr"] + "/v1/sys/health", procs.client_ctx(v["ca_cert"]))[0]
