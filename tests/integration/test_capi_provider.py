@@ -4,10 +4,13 @@ and the real clusterctl (built from Go modules) as the judge of interoperability
 The tests of this file run in order on one management cluster: empty, then v1.10.5 installed,
 then upgraded to v1.13.2.
 """
+import functools
+import http.server
 import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -226,3 +229,57 @@ def test_delete_keeps_crds(play_on, kube):
         "name": "openstack", "type": "infrastructure", "state": "absent", "repository": str(REPO_DIR)}}])
     assert again.changed() == []
     assert Path(REPO_DIR).is_dir()
+
+
+def test_module_recognises_what_clusterctl_installed(play_on, mgmt, kube, tmp_path):
+    """clusterctl init installs the OpenStack provider; the module, reading clusterctl's own
+    configuration file, sees it at its version and contract and has nothing to change.
+
+    Its first apply still writes once per object: the server records capstan.fleet beside
+    clusterctl's manager in managedFields (field ownership, no content). From then on nothing
+    is written."""
+    proc = clusterctl(mgmt, tmp_path, "init", "--infrastructure", "openstack:v0.14.4",
+                      "--wait-providers", "--wait-provider-timeout", "120")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    cfg = str(tmp_path / "clusterctl.yaml")
+    info = play_on([{"name": "info", "capstan.fleet.capi_provider_info": {"clusterctl_config": cfg}}])
+    assert info.rc == 0, info.stdout
+    capo = next(p for p in info.task("info")["result"]["providers"] if p["name"] == "openstack")
+    assert (capo["version"], capo["contract"], capo["namespace"]) == ("v0.14.4", "v1beta1", "capo-system")
+    before = provider_objects(kube, "infrastructure-openstack")
+    res = play_on([{"name": "same", "capstan.fleet.capi_provider": {
+        "name": "openstack", "type": "infrastructure", "version": "v0.14.4", "clusterctl_config": cfg,
+        "wait_timeout": 120}}])
+    r = res.task("same")["result"]
+    assert res.rc == 0 and r["action"] == "none" and r["changed"] is False, r.get("objects") or res.stdout
+    from kubernetes import client
+
+    dep = client.AppsV1Api(kube).read_namespaced_deployment("capo-controller-manager", "capo-system")
+    assert {f.manager for f in dep.metadata.managed_fields} >= {"capstan.fleet", "clusterctl"}
+    assert set(provider_objects(kube, "infrastructure-openstack")) == set(before)
+    adopted = provider_objects(kube, "infrastructure-openstack")
+    again = play_on([{"name": "same", "capstan.fleet.capi_provider": {
+        "name": "openstack", "type": "infrastructure", "version": "v0.14.4", "clusterctl_config": cfg}}])
+    assert again.rc == 0 and again.changed() == [], again.stdout
+    assert provider_objects(kube, "infrastructure-openstack") == adopted
+
+
+def test_http_repository(play_on, tmp_path):
+    """The same repository served over HTTP, as a site mirror would serve it."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(REPO_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        res = play_on([
+            {"name": "kubeadm", "capstan.fleet.capi_provider": {
+                "name": "kubeadm", "type": "bootstrap", "version": "v1.13.2", "repository": url, "wait_timeout": 120}},
+            {"name": "missing", "capstan.fleet.capi_provider": {
+                "name": "kubeadm", "type": "bootstrap", "version": "v1.99.0", "repository": url},
+             "ignore_errors": True},
+        ], check=True)
+        assert res.task("kubeadm")["status"] == "ok" and res.task("kubeadm")["result"]["changed"] is False, res.stdout
+        msg = res.task("missing")["result"]["msg"]
+        assert f"{url}/bootstrap-kubeadm/v1.99.0/" in msg and "HTTP 404" in msg, msg
+    finally:
+        server.shutdown()
