@@ -9,34 +9,21 @@ the median wall time and peak RSS of each and the ratio plugin/static (goal: <= 
 """
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+import _common as common
 
-MEASURE = r"""
-import resource, subprocess, sys, time
-t = time.perf_counter()
-rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE).returncode
-wall = time.perf_counter() - t
-print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)
-"""
-
+REPO = common.REPO
+BIN = common.BIN
 
 def measure(source):
     """Wall seconds and peak RSS (MiB) of one `ansible-inventory --list`, in a fresh process."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
-    cmd = [sys.executable, "-c", MEASURE, str(BIN / "ansible-inventory"), "-i", str(source), "--list"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout.split()
-    wall, rss_kib, rc = float(out[0]), int(out[1]), int(out[2])
-    if rc:
-        raise SystemExit("ansible-inventory -i %s failed (%d)" % (source, rc))
-    return wall, rss_kib / 1024
+    return common.measure([BIN / "ansible-inventory", "-i", source, "--list"],
+                          env={"ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}, what="ansible-inventory -i %s" % source)
 
 
 def main():

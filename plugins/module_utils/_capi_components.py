@@ -27,7 +27,7 @@ import re
 
 from ansible_collections.capstan.fleet.plugins.module_utils import _envsubst
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
-from ansible_collections.capstan.fleet.plugins.module_utils._kube import yaml
+from ansible_collections.capstan.fleet.plugins.module_utils._kube import yaml, yaml_load_all
 
 PROVIDER_TYPES = {
     "core": "CoreProvider",
@@ -200,7 +200,7 @@ def process(raw, name, provider_type, lookup, images_config=None, target_namespa
     label = manifest_label(name, provider_type)
     text, variables = substitute(raw, lookup)
     try:
-        objs = [o for o in yaml.safe_load_all(text) if o]
+        objs = [o for o in yaml_load_all(text) if o]
     except yaml.YAMLError as e:
         raise ComponentsError("failed to parse yaml: %s" % e)
     for i, o in enumerate(objs):

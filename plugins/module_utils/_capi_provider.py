@@ -17,7 +17,7 @@ import time
 from ansible_collections.capstan.fleet.plugins.module_utils import _capi_components as comp
 from ansible_collections.capstan.fleet.plugins.module_utils._clusterctl_inventory import MANIFEST as INVENTORY_CRD
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
-from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError, yaml
+from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError, yaml, yaml_load, yaml_load_all
 from ansible_collections.capstan.fleet.plugins.module_utils._fetch import fetch
 from ansible_collections.capstan.fleet.plugins.module_utils._manifest import converge, wait_ready
 
@@ -51,7 +51,7 @@ class ClusterctlConfig(object):
             return
         text = fetch(path, "the clusterctl configuration")
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml_load(text) or {}
         except yaml.YAMLError as e:
             raise ProviderError("clusterctl configuration %s is not valid YAML: %s" % (path, e))
         if not isinstance(data, dict):
@@ -92,7 +92,7 @@ class Repository(object):
     def metadata(self, version):
         text = fetch(self._location(version, "metadata.yaml"), "%s %s metadata.yaml" % (self.label, version))
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml_load(text) or {}
         except yaml.YAMLError as e:
             raise ProviderError("%s %s metadata.yaml is not valid YAML: %s" % (self.label, version, e))
         return data
@@ -135,7 +135,7 @@ def installed_providers(client):
 
 
 def ensure_inventory_crd(client, check_mode):
-    docs = [("clusterctl inventory CRD", d) for d in yaml.safe_load_all(INVENTORY_CRD) if d]
+    docs = [("clusterctl inventory CRD", d) for d in yaml_load_all(INVENTORY_CRD) if d]
     for _origin, d in docs:
         d.setdefault("metadata", {}).setdefault("labels", {})[comp.CLUSTERCTL_LABEL + "/core"] = "inventory"
     if client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", docs[0][1]["metadata"]["name"]):

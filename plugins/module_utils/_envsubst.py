@@ -167,7 +167,15 @@ class Scanner(object):
             self.skip()
         elif not self.accept(r, self.pos - self.start):
             return False
+        # Plain text (the top level of a document): every character up to the next "$" is
+        # accepted and is neither a bracket nor an escape, so jump there instead of reading
+        # the characters one by one (components files are megabytes of such text).
+        plain = self.accept is accept_rune and self.mode == SCAN_IDENT | SCAN_LBRACK | SCAN_ESCAPE \
+            and self.escape_chars == DOLLAR
         while True:
+            if plain:
+                nxt = self.buf.find("$", self.pos)
+                self.pos = len(self.buf) if nxt < 0 else nxt
             r = self.read()
             if r == EOF:
                 self.unread()

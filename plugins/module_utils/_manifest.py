@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
 from ansible_collections.capstan.fleet.plugins.module_utils._fetch import fetch, is_url
-from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError, yaml
+from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError, yaml, yaml_load_all
 
 FIRST_KINDS = ("Namespace", "CustomResourceDefinition")
 NOISE_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp", "selfLink")
@@ -38,7 +38,7 @@ def load_documents(definition=None, src=None, validate_certs=True, ca_cert=None)
         for i, item in enumerate(items):
             if isinstance(item, str):
                 try:
-                    parsed = list(yaml.safe_load_all(item))
+                    parsed = list(yaml_load_all(item))
                 except yaml.YAMLError as e:
                     raise KubeError("definition[%d] is not valid YAML: %s" % (i, e))
                 docs += [("definition[%d] document %d" % (i, j), d) for j, d in enumerate(parsed) if d]
@@ -51,7 +51,7 @@ def load_documents(definition=None, src=None, validate_certs=True, ca_cert=None)
             except FleetError as e:
                 raise KubeError(str(e))
             try:
-                parsed = list(yaml.safe_load_all(text))
+                parsed = list(yaml_load_all(text))
             except yaml.YAMLError as e:
                 raise KubeError("%s is not valid YAML: %s" % (location, e))
             docs += [("%s document %d" % (location, j), d) for j, d in enumerate(parsed) if d]
@@ -69,7 +69,7 @@ def load_documents(definition=None, src=None, validate_certs=True, ca_cert=None)
         for path in paths:
             try:
                 with open(path) as f:
-                    parsed = list(yaml.safe_load_all(f))
+                    parsed = list(yaml_load_all(f))
             except yaml.YAMLError as e:
                 raise KubeError("%s is not valid YAML: %s" % (path, e))
             except OSError as e:
@@ -131,17 +131,32 @@ def ordered(docs):
     return sorted(docs, key=lambda d: rank.get(d[1].get("kind"), len(FIRST_KINDS)))
 
 
-def wait_crd_established(client, name, timeout=60):
-    deadline = time.monotonic() + timeout
+def _backoff(first=0.02, factor=1.5, cap=0.5):
+    delay = first
     while True:
-        crd = client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
-        conds = {c["type"]: c for c in ((crd or {}).get("status") or {}).get("conditions") or []}
-        if conds.get("Established", {}).get("status") == "True":
+        yield delay
+        delay = min(delay * factor, cap)
+
+
+def wait_crds_established(client, names, timeout=60):
+    """Wait until every named CRD is Established (usually milliseconds: poll fast, then slower)."""
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    delays = _backoff()
+    while pending:
+        waiting = []
+        for name in pending:
+            crd = client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+            conds = _conds(crd)
+            if conds.get("Established", {}).get("status") != "True":
+                waiting.append((name, conds.get("NamesAccepted", {}).get("message") or "not Established"))
+        if not waiting:
             return
         if time.monotonic() > deadline:
-            why = conds.get("NamesAccepted", {}).get("message") or "not Established"
-            raise KubeError("CustomResourceDefinition %s is not Established after %ss: %s" % (name, timeout, why))
-        time.sleep(0.2)
+            raise KubeError("CustomResourceDefinition %s is not Established after %ss: %s"
+                            % (waiting[0][0], timeout, waiting[0][1]))
+        pending = [n for n, _why in waiting]
+        time.sleep(next(delays))
 
 
 # ---- ApplySet ---------------------------------------------------------------------------------
@@ -282,7 +297,7 @@ def condition_pending(obj, condition):
     return None
 
 
-def wait_ready(client, objects, timeout=300, condition=None, interval=0.5):
+def wait_ready(client, objects, timeout=300, condition=None):
     """Wait until every workload among ``objects`` is rolled out and, when ``condition`` is given,
     every object it selects has the condition. Raises naming each object that is not ready and why."""
     watched = []
@@ -292,6 +307,7 @@ def wait_ready(client, objects, timeout=300, condition=None, interval=0.5):
         elif obj["kind"] in WORKLOAD_KINDS:
             watched.append((obj, rollout_pending))
     deadline = time.monotonic() + timeout
+    delays = _backoff(0.1, 1.5, 1.0)
     while watched:
         waiting = []
         for obj, check in watched:
@@ -306,7 +322,7 @@ def wait_ready(client, objects, timeout=300, condition=None, interval=0.5):
             raise KubeError("not ready after %ss: %s" % (
                 timeout, "; ".join("%s: %s" % (ident(o), why) for o, _c, why in waiting)))
         watched = [(o, c) for o, c, _w in waiting]
-        time.sleep(interval)
+        time.sleep(next(delays))
 
 
 # ---- converge --------------------------------------------------------------------------------
@@ -398,8 +414,6 @@ class _Run(object):
                 # alone (the one-time "before-first-apply" managedFields entry on the second
                 # apply of an object that admission added fields to), which is no change.
                 obj_changed = before is None or normalize(before) != normalize(after)
-                if obj["kind"] == "CustomResourceDefinition" and not self.check_mode:
-                    wait_crd_established(client, meta["name"])
         except KubeError as e:
             raise KubeError("%s (%s): %s" % (origin, ident(obj), e), status=e.status, reason=e.reason)
         if self.check_mode and before is None and self.state == "present":
@@ -408,6 +422,9 @@ class _Run(object):
             elif obj["kind"] == "CustomResourceDefinition":
                 spec = obj.get("spec") or {}
                 self.pending_kinds.add((spec.get("group"), (spec.get("names") or {}).get("kind")))
+        if after is not None:
+            # managedFields is bookkeeping, often the larger half of an object: out of the result
+            (after.get("metadata") or {}).pop("managedFields", None)
         return {"origin": origin, "id": ident(obj), "changed": obj_changed, "before": normalize(before),
                 "after": normalize(after), "result": after, "object": obj}
 
@@ -467,7 +484,13 @@ def converge(client, docs, state="present", check_mode=False, namespace=None, ap
             _apply_parent(client, applyset, gks, nss)
     results = []
     if state == "present":
-        results += [run.one(o, d) for o, d in first]
+        # Namespaces one by one, then the CRDs together, then wait for the CRDs to be Established
+        # before anything that may be one of their objects
+        results += [run.one(o, d) for o, d in first if d["kind"] == "Namespace"]
+        crds = _run_parallel(run.one, [(o, d) for o, d in first if d["kind"] != "Namespace"], workers)
+        results += crds
+        if not check_mode:
+            wait_crds_established(client, [r["object"]["metadata"]["name"] for r in crds if r["changed"]])
         run.prefetch([d for _o, d in rest])
         results += _run_parallel(run.one, rest, workers)
     else:
