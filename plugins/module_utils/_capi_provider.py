@@ -90,12 +90,14 @@ class Repository(object):
         return fetch(self._location(version, self.file), "%s %s components" % (self.label, version))
 
     def metadata(self, version):
-        text = fetch(self._location(version, "metadata.yaml"), "%s %s metadata.yaml" % (self.label, version))
-        try:
-            data = yaml_load(text) or {}
-        except yaml.YAMLError as e:
-            raise ProviderError("%s %s metadata.yaml is not valid YAML: %s" % (self.label, version, e))
-        return data
+        cache = self.__dict__.setdefault("_metadata", {})
+        if version not in cache:
+            text = fetch(self._location(version, "metadata.yaml"), "%s %s metadata.yaml" % (self.label, version))
+            try:
+                cache[version] = yaml_load(text) or {}
+            except yaml.YAMLError as e:
+                raise ProviderError("%s %s metadata.yaml is not valid YAML: %s" % (self.label, version, e))
+        return cache[version]
 
     def versions(self):
         """Versions present in a local repository (HTTP repositories are not listed)."""
@@ -156,14 +158,18 @@ def wait_deployments(client, namespace, label, timeout):
         raise ProviderError("provider %s: Deployments %s" % (label, e))
 
 
-def check_contract(repo, contract, cores, core_repo_for):
-    """Refuse what clusterctl refuses: a provider whose contract the core provider is not compatible with."""
+def check_contract(repo, contract, cores, core_repo_for, core_contract=None):
+    """Refuse what clusterctl refuses: a provider whose contract the core provider is not compatible with.
+
+    ``core_contract`` is the contract of the core provider the same run installs or upgrades to;
+    without it, the installed core provider's."""
     if repo.type == "core":
         return
-    if not cores:
-        raise ProviderError("provider %s: no core provider is installed; install cluster-api first" % repo.label)
-    core = cores[0]
-    core_contract = core_repo_for(core).contract(core["version"])
+    if core_contract is None:
+        if not cores:
+            raise ProviderError("provider %s: no core provider is installed; install cluster-api first" % repo.label)
+        core = cores[0]
+        core_contract = core_repo_for(core).contract(core["version"])
     allowed = compatible_contracts(core_contract)
     if contract not in allowed:
         raise ProviderError(
@@ -196,7 +202,8 @@ def _stale_objects(client, repo, old_version, new_objects, lookup, images, names
 
 
 def ensure_provider(client, repo, version, lookup, images=None, target_namespace=None, state="present",
-                    wait=True, timeout=300, check_mode=False, core_repo_for=None, delete_crds=False):
+                    wait=True, timeout=300, check_mode=False, core_repo_for=None, delete_crds=False,
+                    core_contract=None):
     """Converge one provider; returns a result dict (changed, action, objects, removed, inventory)."""
     inventory = installed_providers(client)
     current = next((p for p in inventory if p.get("providerName") == repo.name
@@ -217,7 +224,7 @@ def ensure_provider(client, repo, version, lookup, images=None, target_namespace
     contract = repo.contract(version)
     cores = [p for p in inventory if p.get("type") == "CoreProvider"]
     if repo.type != "core":
-        check_contract(repo, contract, cores, core_repo_for)
+        check_contract(repo, contract, cores, core_repo_for, core_contract)
     elif current is None and cores:
         raise ProviderError("there must be one core provider: %s is already installed in %s"
                             % (cores[0]["metadata"]["name"], cores[0]["metadata"]["namespace"]))
@@ -258,6 +265,38 @@ def ensure_provider(client, repo, version, lookup, images=None, target_namespace
         "removed": removed,
         "diffs": [r for r in results if r["changed"]],
     }
+
+
+def ensure_providers(client, entries, lookup, images=None, state="present", wait=True, timeout=300,
+                     check_mode=False, core_repo_for=None, delete_crds=False):
+    """Converge a set of providers in one go, as `clusterctl init` takes a set: the core provider
+    first (and, when the set holds it, its new contract is the one the others are checked
+    against, so a whole release moves across a contract change in one run), then the others,
+    then one wait for all their Deployments. ``entries`` holds (Repository, version, namespace)."""
+    if state == "absent":
+        order = sorted(entries, key=lambda e: e[0].type == "core")  # the core provider last
+    else:
+        order = sorted(entries, key=lambda e: e[0].type != "core")
+        labels = [e[0].label for e in entries]
+        twice = sorted(set(x for x in labels if labels.count(x) > 1))
+        if twice:
+            raise ProviderError("providers: %s listed more than once" % ", ".join(twice))
+    core = next((e for e in order if e[0].type == "core"), None)
+    core_contract = core[0].contract(core[1]) if core is not None and state == "present" else None
+    results = []
+    for repo, version, namespace in order:
+        try:
+            res = ensure_provider(client, repo, version, lookup, images, namespace, state, False, timeout, check_mode,
+                                  core_repo_for, delete_crds, core_contract)
+        except FleetError as e:
+            done = ", ".join("%s %s" % (r["label"], r["action"]) for r in results if r.get("changed"))
+            raise type(e)("%s%s" % (e, " (already done in this run: %s)" % done if done else ""))
+        res.setdefault("label", repo.label)
+        results.append(res)
+    if wait and state == "present" and not check_mode:
+        for res in results:
+            wait_deployments(client, res["namespace"], res["label"], timeout)
+    return results
 
 
 def provider_info(client, repo_for):

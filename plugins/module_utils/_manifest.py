@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -111,9 +112,42 @@ def normalize(obj):
         meta.pop(k, None)
     ann = meta.get("annotations") or {}
     ann.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    ann.pop(DIGEST_ANNOTATION, None)
     if not ann:
         meta.pop("annotations", None)
     return o
+
+
+# ---- skipping applies that would change nothing -----------------------------------------------
+# Every applied object carries the digest of the configuration applied to it. When the live
+# object carries the digest of the configuration about to be applied (so the set of fields this
+# collection owns is the same) and still holds every value of that configuration, the apply
+# would change nothing and is not sent: a re-run costs one read instead of one write per object.
+# Anything else - another value, a field someone removed, a configuration that lost a field -
+# goes to the server as usual.
+DIGEST_ANNOTATION = "capstan.fleet/applied-digest"
+
+
+def config_digest(obj):
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def contained(want, have):
+    """Whether every value of ``want`` is in ``have`` (extra keys of ``have`` are defaults)."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(
+            (have.get(k) is None) if v is None else (k in have and contained(v, have[k])) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(want) == len(have) and all(contained(w, h) for w, h in zip(want, have))
+    if isinstance(want, bool) or isinstance(have, bool):
+        return want is have
+    return want == have
+
+
+def unchanged(config, live):
+    want = (config["metadata"].get("annotations") or {}).get(DIGEST_ANNOTATION)
+    have = ((live.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
+    return want is not None and want == have and contained(config, live)
 
 
 def group_of(api_version):
@@ -357,6 +391,8 @@ class _Run(object):
                 pass  # reported with the object when it is applied
         if self.applyset is not None and self.state == "present":
             meta.setdefault("labels", {})[APPLYSET_PART_OF_LABEL] = self.applyset.id
+        if self.state == "present":
+            meta.setdefault("annotations", {})[DIGEST_ANNOTATION] = config_digest(obj)
         return obj
 
     def prefetch(self, objs):
@@ -408,6 +444,8 @@ class _Run(object):
                     client.delete(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"),
                                   dry_run=self.check_mode)
                 obj_changed = before is not None
+            elif before is not None and unchanged(obj, before):
+                after, obj_changed = copy.deepcopy(before), False
             else:
                 after = client.apply(obj, dry_run=self.check_mode)
                 # Content, not resourceVersion: the server bumps the latter for bookkeeping

@@ -29,17 +29,44 @@ extends_documentation_fragment:
   - capstan.fleet.attributes
 options:
   name:
-    description: The provider's name, such as C(cluster-api), C(kubeadm), C(openstack).
+    description:
+      - The provider's name, such as C(cluster-api), C(kubeadm), C(openstack).
+      - One of O(name) (with O(type)) or O(providers) is required.
     type: str
-    required: true
   type:
     description: The provider's type.
     type: str
-    required: true
     choices: [core, bootstrap, control-plane, infrastructure, ipam, runtime-extension, addon]
   version:
     description: The version to install or upgrade to, such as C(v1.10.5). Required with O(state=present).
     type: str
+  providers:
+    description:
+      - A set of providers converged in one run, as C(clusterctl init) takes a set - a
+        management cluster's release in one task.
+      - The core provider goes first; when the set holds it, the other providers are checked
+        against the contract of its new version, so a release crosses a contract change in one
+        run. The Deployments of all of them are waited for at the end. With O(state=absent) the
+        core provider goes last.
+      - The other options (repository, variables, images, waits) apply to every provider.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The provider's name.
+        type: str
+        required: true
+      type:
+        description: The provider's type.
+        type: str
+        required: true
+        choices: [core, bootstrap, control-plane, infrastructure, ipam, runtime-extension, addon]
+      version:
+        description: The version; required with O(state=present).
+        type: str
+      namespace:
+        description: The namespace to install into (as O(target_namespace)).
+        type: str
   state:
     description: Whether the provider should be installed.
     type: str
@@ -97,6 +124,16 @@ EXAMPLES = r"""
     version: v1.10.5
     repository: /srv/capi-providers
 
+- name: A management cluster's release in one task, waiting for all of it at the end
+  capstan.fleet.capi_provider:
+    repository: /srv/capi-providers
+    providers:
+      - {name: cluster-api, type: core, version: v1.13.2}
+      - {name: kubeadm, type: bootstrap, version: v1.13.2}
+      - {name: kubeadm, type: control-plane, version: v1.13.2}
+      - {name: openstack, type: infrastructure, version: v0.14.4}
+  register: release
+
 - name: OpenStack provider with a mirror registry
   capstan.fleet.capi_provider:
     name: openstack
@@ -109,9 +146,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+providers:
+  description:
+    - With O(providers), one entry per provider, in the order converged, holding the values
+      documented below (C(action), C(label), C(version), C(objects), ...).
+  returned: with providers
+  type: list
+  elements: dict
 action:
   description: What was (or in check mode would be) done - C(install), C(upgrade), C(delete) or C(none).
-  returned: always
+  returned: with name
   type: str
 label:
   description: The provider's manifest label, such as C(infrastructure-openstack).
@@ -140,12 +184,12 @@ images:
   elements: str
 objects:
   description: The ids of the objects created or changed.
-  returned: always
+  returned: with name
   type: list
   elements: str
 removed:
   description: The ids of the objects deleted (objects of an older version, or the provider with state absent).
-  returned: always
+  returned: with name
   type: list
   elements: str
 """
@@ -153,8 +197,9 @@ removed:
 import os  # noqa: E402
 
 from ansible_collections.capstan.fleet.plugins.module_utils._capi_provider import (  # noqa: E402
-    ClusterctlConfig, Repository, ensure_provider,
+    ClusterctlConfig, Repository, ensure_provider, ensure_providers,
 )
+from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import (  # noqa: E402
     KUBE_AUTH_ARGSPEC, HAS_URLLIB3, HAS_YAML, URLLIB3_IMPORT_ERROR, YAML_IMPORT_ERROR, KubeClient,
 )
@@ -166,9 +211,15 @@ TYPES = ["core", "bootstrap", "control-plane", "infrastructure", "ipam", "runtim
 class CapiProvider(FleetModule):
     shared_specs = (KUBE_AUTH_ARGSPEC,)
     argument_spec = dict(
-        name=dict(type="str", required=True),
-        type=dict(type="str", required=True, choices=TYPES),
+        name=dict(type="str"),
+        type=dict(type="str", choices=TYPES),
         version=dict(type="str"),
+        providers=dict(type="list", elements="dict", options=dict(
+            name=dict(type="str", required=True),
+            type=dict(type="str", required=True, choices=TYPES),
+            version=dict(type="str"),
+            namespace=dict(type="str"),
+        )),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         repository=dict(type="str"),
         clusterctl_config=dict(type="path"),
@@ -179,7 +230,11 @@ class CapiProvider(FleetModule):
         wait_timeout=dict(type="int", default=300),
         delete_crds=dict(type="bool", default=False),
     )
-    module_kwargs = dict(required_if=[("state", "present", ("version",))])
+    module_kwargs = dict(
+        required_one_of=[("name", "providers")],
+        mutually_exclusive=[("name", "providers"), ("version", "providers"), ("target_namespace", "providers")],
+        required_together=[("name", "type")],
+    )
     required_libs = (("urllib3", HAS_URLLIB3, URLLIB3_IMPORT_ERROR), ("PyYAML", HAS_YAML, YAML_IMPORT_ERROR))
 
     def run(self):
@@ -197,15 +252,30 @@ class CapiProvider(FleetModule):
 
         images = dict(config.images)
         images.update(p["images"])
-        repo = Repository(p["repository"], p["name"], p["type"], config)
-
         def core_repo_for(core):
             return Repository(p["repository"], core["providerName"], "core", config)
 
+        if p["providers"] is None:
+            entries = [dict(name=p["name"], type=p["type"], version=p["version"], namespace=p["target_namespace"])]
+        else:
+            entries = p["providers"]
+        for i, e in enumerate(entries):
+            if p["state"] == "present" and not e.get("version"):
+                raise FleetError("%s: version is required with state=present" % (
+                    "version" if p["providers"] is None else "providers[%d] (%s %s)" % (i, e["type"], e["name"])))
+        repos = [(Repository(p["repository"], e["name"], e["type"], config), e["version"], e.get("namespace"))
+                 for e in entries]
         client = KubeClient.from_options(p)
-        result = ensure_provider(client, repo, p["version"], lookup, images, p["target_namespace"], p["state"],
-                                 p["wait"], p["wait_timeout"], self.check_mode, core_repo_for, p["delete_crds"])
-        diffs = result.pop("diffs", [])
+        if p["providers"] is None:
+            repo, version, namespace = repos[0]
+            results = [ensure_provider(client, repo, version, lookup, images, namespace, p["state"], p["wait"],
+                                       p["wait_timeout"], self.check_mode, core_repo_for, p["delete_crds"])]
+        else:
+            results = ensure_providers(client, repos, lookup, images, p["state"], p["wait"], p["wait_timeout"],
+                                       self.check_mode, core_repo_for, p["delete_crds"])
+        diffs = [d for r in results for d in r.pop("diffs", [])]
+        result = results[0] if p["providers"] is None else {
+            "changed": any(r["changed"] for r in results), "providers": results}
         if self.diff_mode:
             result["diff"] = [{"before_header": r["id"], "after_header": r["id"], "before": r["before"] or {},
                                "after": r["after"] or {}} for r in diffs]

@@ -100,10 +100,21 @@ def test_cert_manager_first(play_on):
 def test_check_mode_on_an_empty_cluster_writes_nothing(play_on, kube):
     from kubernetes import client
 
-    res = play_on([provider_task(*V1_10[0])], check=True)
-    assert res.rc == 0, res.stdout
-    r = res.task("core-v1.10.5")["result"]
-    assert r["changed"] is True and r["action"] == "install"
+    """The release as one set: every provider reported as to be installed (the others are checked
+    against the contract of the core provider the same run would install), nothing written."""
+    res = play_on([
+        {"name": "set", "capstan.fleet.capi_provider": {
+            "repository": str(REPO_DIR), "providers": [{"name": n, "type": t, "version": v} for n, t, v in V1_10]}},
+        {"name": "noversion", "capstan.fleet.capi_provider": {
+            "repository": str(REPO_DIR), "providers": [{"name": "cluster-api", "type": "core", "version": "v1.10.5"},
+                                                       {"name": "kubeadm", "type": "bootstrap"}]},
+         "ignore_errors": True},
+    ], check=True)
+    r = res.task("set")["result"]
+    assert r["changed"] is True, res.stdout
+    assert [(p["label"], p["action"]) for p in r["providers"]] == [(LABELS[t], "install") for _n, t, _v in V1_10]
+    assert res.task("noversion")["result"]["msg"] == \
+        "providers[1] (bootstrap kubeadm): version is required with state=present"
     assert "capi-system" not in [n.metadata.name for n in client.CoreV1Api(kube).list_namespace().items]
     crds = [c.metadata.name for c in client.ApiextensionsV1Api(kube).list_custom_resource_definition().items]
     assert "providers.clusterctl.cluster.x-k8s.io" not in crds and "clusters.cluster.x-k8s.io" not in crds

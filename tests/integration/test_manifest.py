@@ -221,3 +221,35 @@ def test_kubeconfig_secret_reaches_a_tenant(play, tenant_factory, kube_defaults)
     assert res.task("nosecret")["result"]["msg"] == "kubeconfig_secret default/no-such does not exist"
     assert res.task("nokey")["result"]["msg"] == f"kubeconfig_secret default/{name}-kubeconfig has no key other (it has: value)"
     assert "client-key-data" not in res.stdout and base64.b64encode(b"client-key").decode() not in res.stdout
+
+
+def test_unchanged_objects_are_not_rewritten_but_drift_is_corrected(play, kube, kube_defaults, ns):
+    """A re-run skips the apply of an object that holds the applied configuration's digest and
+    values; a value changed by someone else, or a field the bundle dropped, still goes to the
+    server and is put right."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube)
+
+    def task(**data):
+        return [{"name": "apply", "capstan.fleet.manifest": {"definition": cm("drift", ns, **data)}}]
+
+    res = play(task(a="1", b="2"), module_defaults=kube_defaults)
+    assert res.rc == 0 and res.task("apply")["result"]["changed"] is True
+    live = core.read_namespaced_config_map("drift", ns)
+    assert len(live.metadata.annotations["capstan.fleet/applied-digest"]) == 32
+
+    core.patch_namespaced_config_map("drift", ns, {"data": {"a": "changed by hand"}})
+    res = play(task(a="1", b="2"), module_defaults=kube_defaults)
+    assert res.task("apply")["result"]["changed"] is True, res.stdout
+    assert core.read_namespaced_config_map("drift", ns).data == {"a": "1", "b": "2"}
+
+    res = play(task(a="1"), module_defaults=kube_defaults)  # b left the bundle: apply removes it
+    assert res.task("apply")["result"]["changed"] is True
+    assert core.read_namespaced_config_map("drift", ns).data == {"a": "1"}
+
+    rv = core.read_namespaced_config_map("drift", ns).metadata.resource_version
+    res = play(task(a="1"), check=True, module_defaults=kube_defaults)
+    assert res.changed() == []
+    res = play(task(a="1"), module_defaults=kube_defaults)
+    assert res.changed() == [] and core.read_namespaced_config_map("drift", ns).metadata.resource_version == rv

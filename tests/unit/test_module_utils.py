@@ -123,3 +123,20 @@ def test_renewal_decisions():
     summary = _pki.cert_summary(pem)
     assert summary["common_name"] == "svc"
     assert datetime.datetime.strptime(summary["not_after"], "%Y-%m-%dT%H:%M:%SZ") > datetime.datetime.now()
+
+
+def test_contained_is_strict_about_values_and_lenient_about_defaults():
+    from ansible_collections.capstan.fleet.plugins.module_utils._manifest import contained, unchanged
+
+    assert contained({"a": {"b": [1, {"c": "x"}]}}, {"a": {"b": [1, {"c": "x", "d": "default"}]}, "z": 1})
+    assert not contained({"a": [1, 2]}, {"a": [1, 2, 3]})  # a list is the whole list
+    assert not contained({"a": True}, {"a": 1}) and not contained({"a": 1}, {"a": True})
+    assert contained({"a": None}, {}) and not contained({"a": None}, {"a": "set"})
+    assert not contained({"a": "1"}, {"a": 1})
+    cfg = {"metadata": {"name": "x", "annotations": {"capstan.fleet/applied-digest": "d1"}}, "data": {"k": "v"}}
+    live = {"metadata": {"name": "x", "annotations": {"capstan.fleet/applied-digest": "d1"}, "uid": "u"},
+            "data": {"k": "v"}}
+    assert unchanged(cfg, live)
+    assert not unchanged(cfg, dict(live, data={"k": "w"}))
+    other = {"metadata": {"name": "x", "annotations": {"capstan.fleet/applied-digest": "d0"}}, "data": {"k": "v"}}
+    assert not unchanged(cfg, other)  # another configuration was applied last: its fields may differ
