@@ -103,3 +103,12 @@ def kubernetes_core(cache=None):
             if name.startswith("ansible_collections/kubernetes/core/"):
                 z.extract(name, target)
     return target
+
+
+def floor(kubeconfig, work):
+    """The cost of any one-task Ansible run against the cluster: ansible-playbook starting, one
+    module (kube_object_info reading a Namespace) shipped and run. No Ansible task beats it."""
+    book = write_play(Path(work) / "floor.yml", [{"capstan.fleet.kube_object_info": {
+        "kind": "Namespace", "name": "default"}}], kubeconfig)
+    cmd, env = playbook_cmd(book)
+    return measure(cmd, env, "floor")

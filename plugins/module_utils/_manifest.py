@@ -493,6 +493,8 @@ def _run_parallel(fn, items, workers):
 
 
 def _apply_parent(client, applyset, gks, namespaces):
+    if applyset.exists and (set(gks), set(namespaces) - {applyset.namespace}) == (applyset.gks, applyset.namespaces):
+        return  # the parent already says so: no write
     try:
         client.apply(applyset.parent(gks, namespaces))
     except KubeError as e:
@@ -511,15 +513,16 @@ def converge(client, docs, state="present", check_mode=False, namespace=None, ap
     docs = ordered(docs) if state == "present" else list(reversed(ordered(docs)))
     first = [(o, run.prepare(d)) for o, d in docs if d.get("kind") in FIRST_KINDS]
     rest = [(o, run.prepare(d)) for o, d in docs if d.get("kind") not in FIRST_KINDS]
+    everything = first + rest
+    cur_gks = set(group_kind(d) for _o, d in everything)
+    cur_nss = set(d["metadata"].get("namespace") for _o, d in everything) - {None}
     prior = None
     if applyset is not None:
         applyset.read(client)
         prior = (set(applyset.gks), set(applyset.namespaces))
-        gks = applyset.gks | set(group_kind(d) for _o, d in first + rest)
-        nss = applyset.namespaces | set(d["metadata"].get("namespace") for _o, d in first + rest) - {None}
         if state == "present" and not check_mode:
             # the superset first, so that a run that fails half-way still knows every member
-            _apply_parent(client, applyset, gks, nss)
+            _apply_parent(client, applyset, prior[0] | cur_gks, prior[1] | cur_nss)
     results = []
     if state == "present":
         # Namespaces one by one, then the CRDs together, then wait for the CRDs to be Established
@@ -539,8 +542,7 @@ def converge(client, docs, state="present", check_mode=False, namespace=None, ap
     if applyset is not None:
         kept = set(_key(r["object"]) for r in results) if state == "present" else set()
         if prune or state == "absent":
-            stale = [m for m in applyset.members(client, prior[0] | set(group_kind(d) for _o, d in first + rest),
-                                                 prior[1] | set(d["metadata"].get("namespace") for _o, d in first + rest) - {None})
+            stale = [m for m in applyset.members(client, prior[0] | cur_gks, prior[1] | cur_nss)
                      if _key(m) not in kept]
             stale.sort(key=lambda m: DELETE_LAST.get(m["kind"], 0))
             for m in stale:
@@ -557,12 +559,9 @@ def converge(client, docs, state="present", check_mode=False, namespace=None, ap
                 client.delete("v1", applyset.kind, applyset.name, applyset.namespace, dry_run=check_mode)
                 changed = True
         else:
-            latest_gks = set(group_kind(d) for _o, d in first + rest)
-            latest_nss = set(d["metadata"].get("namespace") for _o, d in first + rest) - {None}
-            if not prune:
-                latest_gks |= prior[0]
-                latest_nss |= prior[1]
-            if not check_mode:
-                _apply_parent(client, applyset, latest_gks, latest_nss)
-            changed = changed or not applyset.exists or prior != (latest_gks, latest_nss - {applyset.namespace})
+            latest = (cur_gks | prior[0], cur_nss | prior[1]) if not prune else (cur_gks, cur_nss)
+            parent_changed = not applyset.exists or prior != (latest[0], latest[1] - {applyset.namespace})
+            if parent_changed and not check_mode:
+                _apply_parent(client, applyset, *latest)
+            changed = changed or parent_changed
     return results, changed
