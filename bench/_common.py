@@ -1,5 +1,6 @@
 """Shared helpers of the benchmarks: timed child processes with peak memory, fresh labs,
 ansible-playbook runs, and kubernetes.core (the baseline of the manifest benchmark)."""
+import argparse
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode
 def measure(cmd, env=None, what=None):
     """(wall seconds, peak RSS MiB of the largest process in the tree) of ``cmd`` run fresh."""
     proc = subprocess.run([sys.executable, "-c", MEASURE, *map(str, cmd)], capture_output=True, text=True,
-                          env=dict(os.environ, **(env or {})))
+                          env=dict(os.environ, **(env or {})), check=False)
     wall, rss_kib, rc = proc.stdout.split()
     if int(rc):
         raise SystemExit("%s failed (%s):\n%s" % (what or " ".join(map(str, cmd)), rc, proc.stderr[-4000:]))
@@ -40,7 +41,8 @@ def measure(cmd, env=None, what=None):
 
 def lab_cli(*args):
     env = dict(os.environ, PYTHONPATH=str(TOOLS))
-    proc = subprocess.run([sys.executable, "-m", "capstan_lab", *args], capture_output=True, text=True, env=env)
+    proc = subprocess.run([sys.executable, "-m", "capstan_lab", *args], capture_output=True, text=True, env=env,
+                          check=False)
     if proc.returncode:
         raise SystemExit("capstan_lab %s failed:\n%s" % (" ".join(args), proc.stderr))
     return proc.stdout
@@ -112,3 +114,16 @@ def floor(kubeconfig, work):
         "kind": "Namespace", "name": "default"}}], kubeconfig)
     cmd, env = playbook_cmd(book)
     return measure(cmd, env, "floor")
+
+
+def parser(doc):
+    """The options every benchmark takes: --runs, --workdir, --json."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--workdir", help="keep the generated files here (a new temporary directory by default)")
+    p.add_argument("--json", help="also write the results here")
+    return p
+
+
+def workdir(args):
+    return Path(args.workdir or tempfile.mkdtemp(prefix="capstan-bench-"))

@@ -16,11 +16,9 @@ core, kubeadm bootstrap, kubeadm control plane v1.13.2 and OpenStack v0.14.4) fr
 Runs alternate between the two. The table gives medians, peak RSS of the largest process,
 and the ratios capstan/clusterctl (goal <= 1.0) and rerun/first install (goal <= 0.25).
 """
-import argparse
 import json
 import os
 import statistics
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -72,12 +70,8 @@ def clusterctl(lab, work, binary):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--workdir")
-    p.add_argument("--json", help="also write the results here")
-    args = p.parse_args()
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="capstan-bench-"))
+    args = common.parser(__doc__).parse_args()
+    work = common.workdir(args)
     binary = build.ensure_binaries(["clusterctl"])["clusterctl"]
     runs = {"capstan": [], "rerun": [], "clusterctl": [], "floor": []}
     for i in range(args.runs):
@@ -93,10 +87,9 @@ def main():
                     runs["floor"].append(fl)
                 else:
                     runs["clusterctl"].append(clusterctl(lab, d, binary))
-            print("run %d %s: %s" % (i, side, "; ".join("%s %.2f s %.0f MiB" % (k, v[-1][0], v[-1][1])
-                                                      for k, v in runs.items() if len(v) == i + 1 and
-                                                      (k == side or (side == "capstan" and k in ("rerun", "floor"))))),
-                  flush=True)
+            mine = [side] + (["rerun", "floor"] if side == "capstan" else [])
+            print("run %d %s: %s" % (i, side, "; ".join(
+                "%s %.2f s %.0f MiB" % (k, runs[k][-1][0], runs[k][-1][1]) for k in mine)), flush=True)
     row = {"runs": args.runs, "providers": ["%s/%s %s" % (p["type"], p["name"], p["version"]) for p in RELEASE["providers"]]}
     for k, v in runs.items():
         row[k + "_s"] = statistics.median(x[0] for x in v)

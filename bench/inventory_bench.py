@@ -7,18 +7,17 @@ and the equivalent static inventory (the same hosts, groups and fully merged var
 Then `ansible-inventory --list` runs on each, alternating, --runs times; the table gives
 the median wall time and peak RSS of each and the ratio plugin/static (goal: <= 1.0).
 """
-import argparse
 import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import _common as common
 
 REPO = common.REPO
 BIN = common.BIN
+
 
 def measure(source):
     """Wall seconds and peak RSS (MiB) of one `ansible-inventory --list`, in a fresh process."""
@@ -27,14 +26,11 @@ def measure(source):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.parser(__doc__)
     p.add_argument("--sizes", default="500,5000")
     p.add_argument("--sites", type=int, default=300)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--workdir")
-    p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="capstan-bench-"))
+    work = common.workdir(args)
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
         out = work / ("fleet-%d" % size)

@@ -14,10 +14,8 @@ peak RSS, and the throughput ratios (goals: >= 1.5 x kubectl, >= 5 x kubernetes.
 A second apply of the same bundle (no change) is timed for capstan and kubectl too, and the
 floor of any Ansible run (one play, one kube_object_info task) for scale.
 """
-import argparse
 import json
 import statistics
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -53,13 +51,10 @@ def bundle(ns, count):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = common.parser(__doc__)
     p.add_argument("--objects", type=int, default=1000)
-    p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--workdir")
-    p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="capstan-bench-"))
+    work = common.workdir(args)
     kubectl = build.ensure_binaries(["kubectl"])["kubectl"]
     kcore = common.kubernetes_core()
     tools = ("capstan", "kubectl", "kubernetes.core")

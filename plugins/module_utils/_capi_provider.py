@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 from ansible_collections.capstan.fleet.plugins.module_utils import _capi_components as comp
 from ansible_collections.capstan.fleet.plugins.module_utils._clusterctl_inventory import MANIFEST as INVENTORY_CRD

@@ -52,6 +52,7 @@ def yaml_load(text):
 def yaml_load_all(text):
     return yaml.load_all(text, Loader=_LOADER)
 
+
 FIELD_MANAGER = "capstan.fleet"
 
 # Options shared by every module that talks to a Kubernetes API server.
@@ -59,7 +60,8 @@ KUBE_AUTH_ARGSPEC = dict(
     # A path is no secret, and error messages must be able to name it; content is.
     kubeconfig=dict(type="path", no_log=False),
     kubeconfig_content=dict(type="raw", no_log=True),
-    kubeconfig_secret=dict(type="dict", options=dict(
+    # names where a kubeconfig is, not the kubeconfig
+    kubeconfig_secret=dict(type="dict", no_log=False, options=dict(
         name=dict(type="str", required=True),
         namespace=dict(type="str", default="default"),
         key=dict(type="str", default="value", no_log=False),

@@ -230,7 +230,7 @@ class ApplySet(object):
         if labels.get(APPLYSET_ID_LABEL) not in (None, self.id):
             raise KubeError("%s carries applyset id %s, not %s" % (self.ref, labels[APPLYSET_ID_LABEL], self.id))
         tooling = ann.get(APPLYSET_TOOLING)
-        if tooling and tooling.split("/")[0] != TOOLING.split("/")[0]:
+        if tooling and tooling.split("/", 1)[0] != TOOLING.split("/", 1)[0]:
             raise KubeError("%s is the ApplySet of %s, not of capstan.fleet; give another applyset name"
                             % (self.ref, tooling))
         self.exists = APPLYSET_ID_LABEL in labels

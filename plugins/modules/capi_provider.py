@@ -252,6 +252,7 @@ class CapiProvider(FleetModule):
 
         images = dict(config.images)
         images.update(p["images"])
+
         def core_repo_for(core):
             return Repository(p["repository"], core["providerName"], "core", config)
 

@@ -118,7 +118,7 @@ def test_applyset_id_and_labels_are_kubectls(play, kube, kube_defaults, ns, kube
     (tmp_path / "k.yaml").write_text(yaml.safe_dump(cm("by-kubectl", ns, k="v")))
     proc = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "--prune",
                            "--applyset=secret/kset", "-n", ns, "-f", str(tmp_path / "k.yaml")],
-                          capture_output=True, text=True, env=dict(os.environ, KUBECTL_APPLYSET="true"))
+                          capture_output=True, text=True, env=dict(os.environ, KUBECTL_APPLYSET="true"), check=False)
     assert proc.returncode == 0, proc.stderr
     core = client.CoreV1Api(kube)
     kubectl_id = core.read_namespaced_secret("kset", ns).metadata.labels["applyset.kubernetes.io/id"]
@@ -139,15 +139,17 @@ def test_applyset_id_and_labels_are_kubectls(play, kube, kube_defaults, ns, kube
 
 def test_wait_for_rollouts_and_conditions(play, kube_defaults, ns):
     res = play([
-        {"name": "ok", "capstan.fleet.manifest": {"definition": [deployment("web", ns)], "wait": True,
-                                                   "wait_timeout": 120}},
-        {"name": "cond", "capstan.fleet.manifest": {"definition": [deployment("web", ns)], "wait": True,
-                                                     "wait_condition": {"type": "Available", "kind": "Deployment"}}},
+        {"name": "ok", "capstan.fleet.manifest": {
+            "definition": [deployment("web", ns)], "wait": True, "wait_timeout": 120}},
+        {"name": "cond", "capstan.fleet.manifest": {
+            "definition": [deployment("web", ns)], "wait": True,
+            "wait_condition": {"type": "Available", "kind": "Deployment"}}},
         {"name": "stuck", "capstan.fleet.manifest": {
             "definition": [deployment("nowhere", ns, nodeSelector={"site": "none"})],
             "wait": True, "wait_timeout": 5}, "ignore_errors": True},
-        {"name": "nocond", "capstan.fleet.manifest": {"definition": [cm("plain", ns)], "wait": True, "wait_timeout": 2,
-                                                       "wait_condition": {"type": "Ready"}}, "ignore_errors": True},
+        {"name": "nocond", "capstan.fleet.manifest": {
+            "definition": [cm("plain", ns)], "wait": True, "wait_timeout": 2,
+            "wait_condition": {"type": "Ready"}}, "ignore_errors": True},
     ], module_defaults=kube_defaults)
     assert res.task("ok")["status"] == "ok" and res.task("ok")["result"]["changed"] is True, res.stdout
     assert res.task("cond")["status"] == "ok"
@@ -206,10 +208,10 @@ def test_kubeconfig_secret_reaches_a_tenant(play, tenant_factory, kube_defaults)
     ref = {"name": f"{name}-kubeconfig", "namespace": "default"}
     res = play([
         {"name": "push", "capstan.fleet.manifest": {"kubeconfig_secret": ref, "definition": cm("pushed", "kube-system", a="b")}},
-        {"name": "read", "capstan.fleet.kube_object_info": {"kubeconfig_secret": ref, "kind": "ConfigMap",
-                                                             "name": "pushed", "namespace": "kube-system"}},
-        {"name": "mgmt", "capstan.fleet.kube_object_info": {"kind": "ConfigMap", "name": "pushed",
-                                                             "namespace": "kube-system"}},
+        {"name": "read", "capstan.fleet.kube_object_info": {
+            "kubeconfig_secret": ref, "kind": "ConfigMap", "name": "pushed", "namespace": "kube-system"}},
+        {"name": "mgmt", "capstan.fleet.kube_object_info": {
+            "kind": "ConfigMap", "name": "pushed", "namespace": "kube-system"}},
         {"name": "nosecret", "capstan.fleet.kube_object_info": {"kubeconfig_secret": {"name": "no-such"}, "kind": "Node"},
          "ignore_errors": True},
         {"name": "nokey", "capstan.fleet.kube_object_info": {"kubeconfig_secret": dict(ref, key="other"), "kind": "Node"},
