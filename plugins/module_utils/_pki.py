@@ -115,6 +115,79 @@ def ensure_root(client, mount, common_name, ttl, key_type, key_bits, issuer_name
     return True, resp["data"]["certificate"]
 
 
+def _signed_by(cert_pem, ca_pem):
+    try:
+        load_cert(cert_pem).verify_directly_issued_by(load_cert(ca_pem))
+        return True
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+
+
+def intermediate_status(pem, parent_pem, common_name, renew_before):
+    """Why the mount's intermediate must be (re)made, or None when it still serves."""
+    if pem is None:
+        return "the mount has no CA yet"
+    existing = cert_summary(pem)["common_name"]
+    if existing != common_name:
+        raise VaultError("the mount's CA has common name %r, not %r; an issuer is never renamed in place "
+                         "(use another mount)" % (existing, common_name))
+    if parent_pem is not None and not _signed_by(pem, parent_pem):
+        return "the parent mount's CA is not the one that signed it"
+    left = load_cert(pem).not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    if left.total_seconds() < (renew_before or 0):
+        return "it expires in %s, within the renewal threshold" % str(left).split(".", maxsplit=1)[0]
+    return None
+
+
+def _patch_issuer(client, mount, issuer_id, fields):
+    """PATCH an issuer (hvac has no method for it; a POST would reset the fields it does not name)."""
+    call("updating issuer %s of %s" % (issuer_id, mount), client.adapter.request, "PATCH",
+         "/v1/%s/issuer/%s" % (mount, issuer_id), json=fields,
+         headers={"Content-Type": "application/merge-patch+json"})
+
+
+def ensure_intermediate(client, mount, parent, common_name, ttl, key_type, key_bits, issuer_name, renew_before,
+                        check_mode):
+    """An intermediate CA whose key stays in Vault, signed by the parent mount's default issuer.
+
+    Made when the mount has none; made anew (a new key, signed again) when the present one is
+    within ``renew_before`` of its expiry or was signed by another parent CA. The new issuer
+    becomes the default and takes ``issuer_name``; the old one stays (renamed with its serial)
+    until it expires, so certificates it issued keep verifying. Returns (reason or None, pem).
+    """
+    mount, parent = mount.strip("/"), parent.strip("/")
+    parent_pem = default_issuer(client, parent)
+    if parent_pem is None and not check_mode:  # in check mode an earlier task may be about to make it
+        raise VaultError("parent mount %s has no CA to sign the intermediate of %s" % (parent, mount))
+    pem = default_issuer(client, mount)
+    reason = intermediate_status(pem, parent_pem, common_name, seconds(renew_before, "renew_before"))
+    if reason is None or check_mode:
+        return reason, pem
+    body = {"common_name": common_name, "key_type": key_type}
+    if key_bits:
+        body["key_bits"] = key_bits
+    csr = call("generating the intermediate key and CSR of %s" % mount, client.adapter.post,
+               "/v1/%s/intermediate/generate/internal" % mount, json=body)["data"]["csr"]
+    signed = call("signing the intermediate of %s with %s" % (mount, parent), client.adapter.post,
+                  "/v1/%s/root/sign-intermediate" % parent,
+                  json={"csr": csr, "common_name": common_name, "ttl": "%ds" % seconds(ttl), "format": "pem"})["data"]
+    imported = call("setting the signed intermediate of %s" % mount, client.adapter.post,
+                    "/v1/%s/intermediate/set-signed" % mount, json={"certificate": signed["certificate"]})["data"]
+    new_ids = imported.get("imported_issuers") or []
+    if not new_ids:
+        raise VaultError("%s did not import the signed intermediate as an issuer" % mount)
+    if pem is not None:
+        old = call("reading the default issuer of %s" % mount, client.adapter.get,
+                   "/v1/%s/issuer/default" % mount)["data"]
+        if old.get("issuer_name") == issuer_name:
+            _patch_issuer(client, mount, old["issuer_id"], {
+                "issuer_name": "%s-%s" % (issuer_name, cert_summary(pem)["serial_number"].replace(":", "")[:16])})
+    _patch_issuer(client, mount, new_ids[0], {"issuer_name": issuer_name})
+    call("making the new issuer the default of %s" % mount, client.adapter.post, "/v1/%s/config/issuers" % mount,
+         json={"default": new_ids[0]})
+    return reason, signed["certificate"]
+
+
 def ensure_urls(client, mount, urls, check_mode):
     """Set issuing certificate and CRL URLs; return (changed, before, after)."""
     if urls is None:

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: vault_pki_ca
-short_description: A Vault/OpenBao PKI mount with its root certificate authority
+short_description: A Vault/OpenBao PKI mount with its root or intermediate certificate authority
 version_added: 0.1.0
 description:
-  - Enables a PKI secrets engine at O(mount) (or tunes its maximum lease TTL) and generates a
-    root CA whose private key stays inside Vault, when the mount has no issuer yet.
-  - Idempotent by comparing the mount's default issuer with what is asked; a root CA with
-    another common name is never replaced in place.
+  - Enables a PKI secrets engine at O(mount) (or tunes its maximum lease TTL) and gives it a CA
+    whose private key stays inside Vault - a root (O(type=root)), or an intermediate signed by
+    the default issuer of O(parent_mount) (O(type=intermediate)) - when the mount has none.
+  - Idempotent by comparing the mount's default issuer with what is asked; a CA with another
+    common name is never replaced in place.
+  - An intermediate is made anew (new key, signed again) when its remaining lifetime falls
+    under O(renew_before), or when the parent's CA is no longer the one that signed it. The new
+    issuer becomes the default and takes O(issuer_name); the previous one stays, renamed with
+    its serial number, until it expires, so what it issued keeps verifying.
   - Works against HashiCorp Vault and OpenBao alike.
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
@@ -30,12 +35,26 @@ options:
     description: The mount's maximum lease TTL, which bounds every certificate it issues.
     type: str
     default: 87600h
+  type:
+    description: Whether the mount holds a root CA or an intermediate CA signed by O(parent_mount).
+    type: str
+    choices: [root, intermediate]
+    default: root
+  parent_mount:
+    description: The PKI mount whose default issuer signs the intermediate; required with O(type=intermediate).
+    type: str
+  renew_before:
+    description:
+      - With O(type=intermediate), make a new intermediate when the present one has less than
+        this left. C(0s) (the default) never renews on time alone.
+    type: str
+    default: 0s
   common_name:
-    description: Common name of the root CA.
+    description: Common name of the CA.
     type: str
     required: true
   ttl:
-    description: Lifetime of the root CA certificate.
+    description: Lifetime of the CA certificate (for an intermediate, asked of the parent, which caps it at its own expiry).
     type: str
     default: 87600h
   key_type:
@@ -47,9 +66,8 @@ options:
     description: Key size (RSA 2048/3072/4096, EC 256/384/521); the server's default when not given.
     type: int
   issuer_name:
-    description: Name of the issuer inside the mount.
+    description: Name of the issuer inside the mount; C(root) or C(intermediate) by O(type) when not given.
     type: str
-    default: root
   urls:
     description: Issuing certificate, CRL distribution and OCSP URLs written to C(config/urls).
     type: dict
@@ -66,9 +84,6 @@ options:
         description: URLs of OCSP responders.
         type: list
         elements: str
-notes:
-  - Intermediate CAs signed by a parent mount and their renewal come with the Vault PKI role of
-    the collection.
 """
 
 EXAMPLES = r"""
@@ -78,22 +93,37 @@ EXAMPLES = r"""
     mount: pki/root
     common_name: Example Fleet Root CA
     ttl: 87600h
+
+- name: A cluster's Kubernetes CA, an intermediate renewed 30 days before it expires
+  capstan.fleet.vault_pki_ca:
+    mount: pki/clusters/demo-vs-1/kubernetes
+    type: intermediate
+    parent_mount: pki/root
+    common_name: demo-vs-1 kubernetes CA
+    ttl: 8760h
+    renew_before: 720h
 """
 
 RETURN = r"""
 certificate:
-  description: The root CA certificate (PEM); not returned in check mode when it would be created.
+  description: The CA certificate (PEM); not returned in check mode when it would be created.
   returned: success
   type: str
 ca:
-  description: Common name, serial number, expiry and issuer of the root CA.
+  description: Common name, serial number, expiry and issuer of the CA.
   returned: success
   type: dict
+reason:
+  description: Why the CA was (or in check mode would be) made, or null when it was left alone.
+  returned: success
+  type: str
+  sample: it expires in 29 days, 23:59:58, within the renewal threshold
 """
 
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, ensure_mount, ensure_root, ensure_urls,
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, ensure_intermediate, ensure_mount,
+    ensure_root, ensure_urls,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
     HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
@@ -110,13 +140,17 @@ class VaultPkiCa(FleetModule):
         ttl=dict(type="str", default="87600h"),
         key_type=dict(type="str", default="rsa", choices=["rsa", "ec", "ed25519"]),
         key_bits=dict(type="int"),
-        issuer_name=dict(type="str", default="root"),
+        issuer_name=dict(type="str"),
+        type=dict(type="str", default="root", choices=["root", "intermediate"]),
+        parent_mount=dict(type="str"),
+        renew_before=dict(type="str", default="0s"),
         urls=dict(type="dict", options=dict(
             issuing_certificates=dict(type="list", elements="str"),
             crl_distribution_points=dict(type="list", elements="str"),
             ocsp_servers=dict(type="list", elements="str"),
         )),
     )
+    module_kwargs = dict(required_if=[("type", "intermediate", ("parent_mount",))])
     required_libs = (("hvac", HAS_HVAC, HVAC_IMPORT_ERROR), ("cryptography", HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR))
 
     def run(self):
@@ -126,20 +160,36 @@ class VaultPkiCa(FleetModule):
         m_changed, m_before, m_after = ensure_mount(client, mount, p["max_lease_ttl"], p["description"], self.check_mode)
         had_mount = m_before is not None
         urls = {k: v for k, v in (p["urls"] or {}).items() if v is not None} or None
+        issuer_name = p["issuer_name"] or p["type"]
+        old_pem = default_issuer(client, mount) if had_mount else None
         if not had_mount and self.check_mode:  # nothing inside a mount that does not exist yet
-            ca_changed, pem = True, None
+            reason, pem = "the mount has no CA yet", None
             u_changed, u_before, u_after = bool(urls), None, urls
         else:
-            ca_changed, pem = ensure_root(client, mount, p["common_name"], p["ttl"], p["key_type"], p["key_bits"],
-                                          p["issuer_name"], self.check_mode)
+            if p["type"] == "root":
+                ca_changed, pem = ensure_root(client, mount, p["common_name"], p["ttl"], p["key_type"], p["key_bits"],
+                                              issuer_name, self.check_mode)
+                reason = "the mount has no CA yet" if ca_changed else None
+            else:
+                reason, pem = ensure_intermediate(client, mount, p["parent_mount"], p["common_name"], p["ttl"],
+                                                  p["key_type"], p["key_bits"], issuer_name, p["renew_before"],
+                                                  self.check_mode)
             u_changed, u_before, u_after = ensure_urls(client, mount, urls, self.check_mode)
-        out = dict(changed=m_changed or ca_changed or u_changed)
-        if pem:
+        ca_changed = reason is not None
+        out = dict(changed=m_changed or ca_changed or u_changed, reason=reason)
+        if pem and not (self.check_mode and ca_changed and p["type"] == "intermediate"):
             out["certificate"] = pem
             out["ca"] = cert_summary(pem)
         if self.diff_mode:
-            before = {"mount": m_before, "root_ca": None if ca_changed else p["common_name"]}
-            after = {"mount": m_after, "root_ca": p["common_name"]}
+            key = "%s_ca" % p["type"]
+            before = {"mount": m_before, key: cert_summary(old_pem) if old_pem else None}
+            if not ca_changed:
+                after_ca = before[key]
+            elif pem and not self.check_mode:
+                after_ca = dict(cert_summary(pem), reason=reason)
+            else:
+                after_ca = {"common_name": p["common_name"], "reason": reason}
+            after = {"mount": m_after, key: after_ca}
             if urls:
                 before["urls"], after["urls"] = u_before, u_after
             out["diff"] = {"before": before if had_mount else {}, "after": after}
