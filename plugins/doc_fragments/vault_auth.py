@@ -18,9 +18,12 @@ options:
       - Read from E(VAULT_NAMESPACE) when not given.
     type: str
   auth_method:
-    description: How to log in.
+    description:
+      - How to log in. C(kubernetes) uses a service account token (the Pod's own by default)
+        with the kubernetes auth method - which community.hashi_vault lacks; C(jwt) a JWT from
+        an identity provider; C(cert) a TLS client certificate.
     type: str
-    choices: [token, approle]
+    choices: [token, approle, kubernetes, jwt, cert]
     default: token
   token:
     description:
@@ -28,13 +31,34 @@ options:
       - Read from E(VAULT_TOKEN) when not given, then from C(~/.vault-token).
     type: str
   role_id:
-    description: AppRole role ID for O(auth_method=approle); read from E(VAULT_ROLE_ID).
+    description:
+      - AppRole role ID for O(auth_method=approle); the name of the Vault role for
+        O(auth_method=kubernetes), O(auth_method=jwt) and O(auth_method=cert) (for C(cert),
+        every certificate role is tried when not given).
+      - Read from E(VAULT_ROLE_ID) when not given (approle, kubernetes).
     type: str
+  jwt:
+    description:
+      - The JWT for O(auth_method=jwt), or a service account token for O(auth_method=kubernetes).
+    type: str
+  kubernetes_token_path:
+    description:
+      - For O(auth_method=kubernetes) without O(jwt), the file holding the service account token.
+      - C(/var/run/secrets/kubernetes.io/serviceaccount/token) when not given.
+    type: path
+  cert_auth_public_key:
+    description: For O(auth_method=cert), the client certificate (PEM file).
+    type: path
+  cert_auth_private_key:
+    description: For O(auth_method=cert), the client certificate's private key (PEM file).
+    type: path
   secret_id:
     description: AppRole secret ID for O(auth_method=approle); read from E(VAULT_SECRET_ID).
     type: str
   mount_point:
-    description: Mount path of the auth method, when it is not the method's default.
+    description:
+      - Mount path of the auth method, when it is not the method's default (C(approle),
+        C(kubernetes), C(jwt), C(cert)).
     type: str
   ca_cert:
     description:

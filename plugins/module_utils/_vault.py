@@ -21,10 +21,14 @@ from ansible_collections.capstan.fleet.plugins.module_utils._errors import Fleet
 VAULT_AUTH_ARGSPEC = dict(
     url=dict(type="str"),
     namespace=dict(type="str"),
-    auth_method=dict(type="str", default="token", choices=["token", "approle"]),
+    auth_method=dict(type="str", default="token", choices=["token", "approle", "kubernetes", "jwt", "cert"]),
     token=dict(type="str", no_log=True),
     role_id=dict(type="str", no_log=False),
     secret_id=dict(type="str", no_log=True),
+    jwt=dict(type="str", no_log=True),
+    kubernetes_token_path=dict(type="path"),
+    cert_auth_public_key=dict(type="path"),
+    cert_auth_private_key=dict(type="path", no_log=False),
     mount_point=dict(type="str"),
     ca_cert=dict(type="path"),
     validate_certs=dict(type="bool", default=True),
@@ -65,7 +69,46 @@ class _AppRoleAuth(object):
         client.auth.approle.login(**kwargs)
 
 
-AUTH_METHODS = {"token": _TokenAuth, "approle": _AppRoleAuth}
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+class _KubernetesAuth(object):
+    """A Kubernetes service account token (the Pod's own, or one given) for a role of the kubernetes method."""
+
+    def login(self, client, params):
+        role = params.get("role_id") or os.environ.get("VAULT_ROLE_ID")
+        if not role:
+            raise VaultError("auth_method=kubernetes needs role_id, the name of the Vault role")
+        token = params.get("jwt")
+        if not token:
+            path = params.get("kubernetes_token_path") or SERVICE_ACCOUNT_TOKEN
+            try:
+                with open(path) as f:
+                    token = f.read().strip()
+            except OSError as e:
+                raise VaultError("auth_method=kubernetes: no jwt given and the service account token %s cannot be "
+                                 "read: %s" % (path, e.strerror))
+        client.auth.kubernetes.login(role, token, mount_point=params.get("mount_point") or "kubernetes")
+
+
+class _JwtAuth(object):
+    def login(self, client, params):
+        if not params.get("role_id") or not params.get("jwt"):
+            raise VaultError("auth_method=jwt needs role_id (the Vault role) and jwt")
+        client.auth.jwt.jwt_login(params["role_id"], params["jwt"], path=params.get("mount_point") or "jwt")
+
+
+class _CertAuth(object):
+    """TLS client certificate; the pair is given to the client when it is made (see vault_client)."""
+
+    def login(self, client, params):
+        body = {"name": params["role_id"]} if params.get("role_id") else {}
+        resp = client.adapter.post("/v1/auth/%s/login" % (params.get("mount_point") or "cert"), json=body)
+        client.token = resp["auth"]["client_token"]
+
+
+AUTH_METHODS = {"token": _TokenAuth, "approle": _AppRoleAuth, "kubernetes": _KubernetesAuth, "jwt": _JwtAuth,
+                "cert": _CertAuth}
 
 
 def vault_client(params):
@@ -76,8 +119,17 @@ def vault_client(params):
     verify = params.get("validate_certs", True)
     if verify:
         verify = params.get("ca_cert") or os.environ.get("VAULT_CACERT") or True
+    cert = None
+    if params.get("auth_method") == "cert":
+        pair = (params.get("cert_auth_public_key"), params.get("cert_auth_private_key"))
+        if not all(pair):
+            raise VaultError("auth_method=cert needs cert_auth_public_key and cert_auth_private_key")
+        for path in pair:
+            if not os.path.isfile(path):
+                raise VaultError("auth_method=cert: %s does not exist" % path)
+        cert = pair
     client = hvac.Client(
-        url=url, verify=verify, timeout=params.get("timeout") or 30,
+        url=url, verify=verify, timeout=params.get("timeout") or 30, cert=cert,
         namespace=params.get("namespace") or os.environ.get("VAULT_NAMESPACE"),
     )
     try:

@@ -70,7 +70,7 @@ def test_intermediate_signed_by_its_parent_and_renewed_in_time(play, vault, vaul
         default = vault.adapter.get(f"/v1/{inter}/issuer/default/json")["data"]["certificate"]
         assert x509.load_pem_x509_certificate(default.encode()).serial_number == second.serial_number
         # the key is generated inside Vault (intermediate/generate/internal): none reaches the output
-        assert "PRIVATE KEY" not in res.stdout and "private_key" not in json.dumps(r)
+        assert "PRIVATE KEY-----" not in res.stdout + json.dumps(r)
         assert f"{inter}/intermediate/generate/internal" in writes_since(audit, start)
 
         # renewed: a run with the same threshold as before leaves it alone
@@ -93,3 +93,137 @@ def test_intermediate_signed_by_its_parent_and_renewed_in_time(play, vault, vaul
                 vault.sys.disable_secrets_engine(m)
             except Exception:  # noqa: BLE001 - clean-up only
                 pass
+
+
+# ---- auth methods ---------------------------------------------------------------------------
+POLICY = 'path "%s/*" { capabilities = ["create", "read", "update", "list"] }\npath "sys/mounts" { capabilities = ["read"] }\n'
+
+
+@pytest.fixture
+def pki_mount(vault):
+    """A PKI mount with a root, and a policy that may write its roles: what each login must reach."""
+    mount = f"pki/auth-{uuid.uuid4().hex[:6]}"
+    vault.sys.enable_secrets_engine("pki", path=mount)
+    vault.adapter.post(f"/v1/{mount}/root/generate/internal", json={"common_name": "Auth Test Root", "ttl": "24h"})
+    vault.sys.create_or_update_policy(mount.replace("/", "-"), POLICY % mount)
+    yield mount
+    vault.sys.disable_secrets_engine(mount)
+    vault.sys.delete_policy(mount.replace("/", "-"))
+
+
+def role_task(name, mount, auth):
+    return {"name": name, "capstan.fleet.vault_pki_role": dict(
+        {"mount": mount, "name": name, "allow_any_name": True, "ttl": "1h", "max_ttl": "2h"}, **auth),
+        "ignore_errors": True}
+
+
+def test_approle_jwt_and_cert_logins(play, vault, lab, pki_mount, tmp_path):
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    conn = {"url": lab["vault"]["addr"], "ca_cert": lab["vault"]["ca_cert"]}
+    policy = pki_mount.replace("/", "-")
+    tag = uuid.uuid4().hex[:6]
+    # AppRole
+    vault.sys.enable_auth_method("approle", path=f"approle-{tag}")
+    vault.auth.approle.create_or_update_approle("ci", token_policies=[policy], mount_point=f"approle-{tag}")
+    role_id = vault.auth.approle.read_role_id("ci", mount_point=f"approle-{tag}")["data"]["role_id"]
+    secret_id = vault.auth.approle.generate_secret_id("ci", mount_point=f"approle-{tag}")["data"]["secret_id"]
+    # JWT, validated with a key of the test's own
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    vault.sys.enable_auth_method("jwt", path=f"jwt-{tag}")
+    vault.adapter.post(f"/v1/auth/jwt-{tag}/config", json={"jwt_validation_pubkeys": [pub.decode()]})
+    vault.adapter.post(f"/v1/auth/jwt-{tag}/role/deploy", json={
+        "role_type": "jwt", "user_claim": "sub", "bound_audiences": ["capstan"], "token_policies": [policy]})
+
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    def jwt(aud):
+        head = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+        body = b64(json.dumps({"sub": "ci", "aud": aud, "iat": int(time.time()), "exp": int(time.time()) + 300}).encode())
+        sig = key.sign(head + b"." + body, padding.PKCS1v15(), hashes.SHA256())
+        return (head + b"." + body + b"." + b64(sig)).decode()
+    # TLS client certificate, from a CA that the cert method trusts
+    vault.adapter.post(f"/v1/{pki_mount}/roles/client", json={"allow_any_name": True, "client_flag": True, "ttl": "1h"})
+    issued = vault.adapter.post(f"/v1/{pki_mount}/issue/client", json={"common_name": "ops"})["data"]
+    (tmp_path / "c.crt").write_text(issued["certificate"])
+    (tmp_path / "c.key").write_text(issued["private_key"])
+    (tmp_path / "c.key").chmod(0o600)
+    vault.sys.enable_auth_method("cert", path=f"cert-{tag}")
+    vault.adapter.post(f"/v1/auth/cert-{tag}/certs/ops", json={
+        "certificate": issued["issuing_ca"], "token_policies": [policy]})
+    try:
+        approle = dict(conn, auth_method="approle", role_id=role_id, mount_point=f"approle-{tag}")
+        by_jwt = dict(conn, auth_method="jwt", role_id="deploy", mount_point=f"jwt-{tag}")
+        by_cert = dict(conn, auth_method="cert", role_id="ops", mount_point=f"cert-{tag}",
+                       cert_auth_public_key=str(tmp_path / "c.crt"), cert_auth_private_key=str(tmp_path / "c.key"))
+        res = play([
+            role_task("by-approle", pki_mount, dict(approle, secret_id=secret_id)),
+            role_task("by-jwt", pki_mount, dict(by_jwt, jwt=jwt("capstan"))),
+            role_task("by-cert", pki_mount, by_cert),
+            role_task("bad-secret", pki_mount, dict(approle, secret_id="wrong")),
+            role_task("bad-aud", pki_mount, dict(by_jwt, jwt=jwt("other"))),
+        ])
+        for name in ("by-approle", "by-jwt", "by-cert"):
+            assert res.task(name)["status"] == "ok" and res.task(name)["result"]["changed"] is True, \
+                (name, res.task(name)["result"].get("msg"))
+            assert vault.secrets.pki.read_role(name, mount_point=pki_mount)["data"]["ttl"] == 3600
+        assert res.task("bad-secret")["status"] == "failed" and "invalid" in res.task("bad-secret")["result"]["msg"].lower()
+        assert res.task("bad-aud")["status"] == "failed" and "aud" in res.task("bad-aud")["result"]["msg"].lower()
+        assert secret_id not in res.stdout and "PRIVATE KEY-----" not in res.stdout
+    finally:
+        for path in (f"approle-{tag}", f"jwt-{tag}", f"cert-{tag}"):
+            vault.sys.disable_auth_method(path)
+
+
+def test_kubernetes_login_with_a_service_account_token(play, vault, lab, kube, pki_mount, tmp_path):
+    """OpenBao's kubernetes method checks the token with the lab's kube-apiserver (TokenReview)."""
+    from kubernetes import client
+
+    core, rbac = client.CoreV1Api(kube), client.RbacAuthorizationV1Api(kube)
+    tag = uuid.uuid4().hex[:6]
+    ns = "default"
+    for sa in (f"reviewer-{tag}", f"ci-{tag}"):
+        core.create_namespaced_service_account(ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=sa)))
+    rbac.create_cluster_role_binding(client.V1ClusterRoleBinding(
+        metadata=client.V1ObjectMeta(name=f"reviewer-{tag}"),
+        role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="system:auth-delegator"),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name=f"reviewer-{tag}", namespace=ns)]))
+
+    def token(sa):
+        req = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))
+        return core.create_namespaced_service_account_token(sa, ns, req).status.token
+
+    vault.sys.enable_auth_method("kubernetes", path=f"k8s-{tag}")
+    vault.adapter.post(f"/v1/auth/k8s-{tag}/config", json={
+        "kubernetes_host": lab["kubernetes"]["server"], "kubernetes_ca_cert": Path(lab["vault"]["ca_cert"]).read_text(),
+        "token_reviewer_jwt": token(f"reviewer-{tag}"), "disable_local_ca_jwt": True})
+    vault.adapter.post(f"/v1/auth/k8s-{tag}/role/ci", json={
+        "bound_service_account_names": [f"ci-{tag}"], "bound_service_account_namespaces": [ns],
+        "token_policies": [pki_mount.replace("/", "-")]})
+    (tmp_path / "token").write_text(token(f"ci-{tag}"))
+    conn = {"url": lab["vault"]["addr"], "ca_cert": lab["vault"]["ca_cert"], "auth_method": "kubernetes",
+            "role_id": "ci", "mount_point": f"k8s-{tag}"}
+    try:
+        res = play([
+            role_task("by-k8s", pki_mount, dict(conn, kubernetes_token_path=str(tmp_path / "token"))),
+            role_task("wrong-sa", pki_mount, dict(conn, jwt=token(f"reviewer-{tag}"))),
+            role_task("no-token", pki_mount, dict(conn, kubernetes_token_path=str(tmp_path / "none"))),
+        ])
+        assert res.task("by-k8s")["status"] == "ok", res.task("by-k8s")["result"].get("msg")
+        assert vault.secrets.pki.read_role("by-k8s", mount_point=pki_mount)["data"]["max_ttl"] == 7200
+        assert res.task("wrong-sa")["status"] == "failed"
+        assert "service account name not authorized" in res.task("wrong-sa")["result"]["msg"]
+        assert res.task("no-token")["result"]["msg"] == (
+            f"auth_method=kubernetes: no jwt given and the service account token {tmp_path / 'none'} cannot be read: "
+            "No such file or directory")
+    finally:
+        vault.sys.disable_auth_method(f"k8s-{tag}")
+        rbac.delete_cluster_role_binding(f"reviewer-{tag}")
+        for sa in (f"reviewer-{tag}", f"ci-{tag}"):
+            core.delete_namespaced_service_account(sa, ns)
