@@ -163,3 +163,27 @@ def call(what, fn, *args, **kwargs):
         raise VaultError("%s: permission denied (403): %s" % (what, _msg(e)))
     except hvac.exceptions.VaultError as e:
         raise VaultError("%s: %s" % (what, _msg(e)))
+
+
+def _policy_text(text):
+    """Policy text as compared: trailing blanks and blank lines at the end do not count."""
+    return "\n".join(line.rstrip() for line in (text or "").strip("\n").splitlines())
+
+
+def ensure_policy(client, name, text, state, check_mode):
+    """Create, update or delete an ACL policy; return (changed, before text or None, after text or None)."""
+    try:
+        current = client.sys.read_policy(name)["data"]["rules"]
+    except hvac.exceptions.InvalidPath:
+        current = None
+    except hvac.exceptions.VaultError as e:
+        raise VaultError("reading policy %s: %s" % (name, _msg(e)))
+    if state == "absent":
+        if current is not None and not check_mode:
+            call("deleting policy %s" % name, client.sys.delete_policy, name)
+        return current is not None, current, None
+    if current is not None and _policy_text(current) == _policy_text(text):
+        return False, current, current
+    if not check_mode:
+        call("writing policy %s" % name, client.sys.create_or_update_policy, name, text)
+    return True, current, text

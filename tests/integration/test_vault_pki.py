@@ -227,3 +227,35 @@ def test_kubernetes_login_with_a_service_account_token(play, vault, lab, kube, p
         rbac.delete_cluster_role_binding(f"reviewer-{tag}")
         for sa in (f"reviewer-{tag}", f"ci-{tag}"):
             core.delete_namespaced_service_account(sa, ns)
+
+
+def test_vault_policy(play, vault, vault_defaults, lab):
+    name = f"cluster-{uuid.uuid4().hex[:6]}"
+    text = 'path "pki/clusters/%s/+/issue/*" {\n  capabilities = ["create", "update"]\n}\n' % name
+    task = {"name": "pol", "capstan.fleet.vault_policy": {"name": name, "policy": text}}
+    audit = Path(lab["vault"]["audit_log"])
+    try:
+        start = audit.stat().st_size
+        res = play([task], check=True, diff=True, module_defaults=vault_defaults)
+        assert res.task("pol")["result"]["changed"] is True and res.task("pol")["result"]["diff"]["after"] == text
+        assert writes_since(audit, start) == [] and name not in vault.sys.list_policies()["data"]["policies"]
+        res = play([task], module_defaults=vault_defaults)
+        assert res.changed() == ["pol"] and vault.sys.read_policy(name)["data"]["rules"] == text
+        # trailing blank lines and spaces are no change
+        again = {"name": "pol", "capstan.fleet.vault_policy": {"name": name, "policy": text.replace("}\n", "}  \n\n\n")}}
+        res = play([again], module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == [], res.stdout
+        wider = text.replace('["create", "update"]', '["create", "update", "read"]')
+        res = play([{"name": "pol", "capstan.fleet.vault_policy": {"name": name, "policy": wider}}], diff=True,
+                   module_defaults=vault_defaults)
+        d = res.task("pol")["result"]["diff"]
+        assert res.changed() == ["pol"] and d["before"] == text and d["after"] == wider
+        res = play([{"name": "bad", "capstan.fleet.vault_policy": {"name": name + "-bad", "policy": 'path "x" {'},
+                     "ignore_errors": True}], module_defaults=vault_defaults)
+        assert res.task("bad")["result"]["msg"].startswith(f"writing policy {name}-bad: ")
+        res = play([{"name": "gone", "capstan.fleet.vault_policy": {"name": name, "state": "absent"}},
+                    {"name": "gone2", "capstan.fleet.vault_policy": {"name": name, "state": "absent"}}],
+                   module_defaults=vault_defaults)
+        assert res.changed() == ["gone"] and name not in vault.sys.list_policies()["data"]["policies"]
+    finally:
+        vault.sys.delete_policy(name)
