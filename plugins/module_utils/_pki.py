@@ -263,3 +263,27 @@ def needs_renewal(cert_pem, ca_pem, common_name, alt_names, ip_sans, renew_befor
     if left.total_seconds() < renew_before:
         return "it expires in %s, within the renewal threshold" % str(left).split(".", maxsplit=1)[0]
     return None
+
+
+def issue(client, mount, role, common_name, alt_names=(), ip_sans=(), ttl=None):
+    """Issue a certificate from a role; the response data (certificate, issuing_ca, private_key, ...)."""
+    mount = mount.strip("/")
+    body = {"common_name": common_name}
+    if alt_names:
+        body["alt_names"] = ",".join(alt_names)
+    if ip_sans:
+        body["ip_sans"] = ",".join(ip_sans)
+    if ttl:
+        body["ttl"] = "%ds" % seconds(ttl)
+    return call("issuing from %s/roles/%s" % (mount, role), client.adapter.post,
+                "/v1/%s/issue/%s" % (mount, role), json=body)["data"]
+
+
+def cert_organizations(pem):
+    return sorted(a.value for a in load_cert(pem).subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME))
+
+
+def role_organizations(client, mount, role):
+    data = call("reading role %s on %s" % (role, mount), client.adapter.get,
+                "/v1/%s/roles/%s" % (mount.strip("/"), role))["data"]
+    return sorted(data.get("organization") or [])

@@ -92,21 +92,14 @@ reason:
 
 import os  # noqa: E402
 
+from ansible_collections.capstan.fleet.plugins.module_utils._files import write_private  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, needs_renewal, seconds,
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, issue, needs_renewal, seconds,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
-    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, VaultError, call, vault_client,
+    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
 )
-
-
-def _write_private(path, data):
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(data)
-    os.chmod(path + ".tmp", 0o600)
-    os.replace(path + ".tmp", path)
 
 
 class VaultPkiCert(FleetModule):
@@ -147,23 +140,12 @@ class VaultPkiCert(FleetModule):
             if self.diff_mode:
                 out["diff"] = {"before": before or {}, "after": {"common_name": p["common_name"], "issued": "(new)"}}
             return out
-        body = {"common_name": p["common_name"]}
-        if p["alt_names"]:
-            body["alt_names"] = ",".join(p["alt_names"])
-        if p["ip_sans"]:
-            body["ip_sans"] = ",".join(p["ip_sans"])
-        if p["ttl"]:
-            body["ttl"] = "%ds" % seconds(p["ttl"])
-        data = call("issuing from %s/roles/%s" % (mount, p["role"]), client.adapter.post,
-                    "/v1/%s/issue/%s" % (mount, p["role"]), json=body)["data"]
+        data = issue(client, mount, p["role"], p["common_name"], p["alt_names"], p["ip_sans"], p["ttl"])
         out = dict(changed=True, reason=reason, certificate=data["certificate"], issuing_ca=data["issuing_ca"],
                    serial_number=data["serial_number"])
         if p["dest"]:
-            parent = os.path.dirname(os.path.abspath(p["dest"]))
-            if not os.path.isdir(parent):
-                raise VaultError("dest: directory %s does not exist" % parent)
-            _write_private(p["dest"] + ".key", data["private_key"])
-            _write_private(p["dest"] + ".crt", data["certificate"] + "\n" + data["issuing_ca"] + "\n")
+            write_private(p["dest"] + ".key", data["private_key"])
+            write_private(p["dest"] + ".crt", data["certificate"] + "\n" + data["issuing_ca"] + "\n")
         else:
             out["private_key"] = data["private_key"]
             self.result_no_log = True

@@ -259,3 +259,76 @@ def test_vault_policy(play, vault, vault_defaults, lab):
         assert res.changed() == ["gone"] and name not in vault.sys.list_policies()["data"]["policies"]
     finally:
         vault.sys.delete_policy(name)
+
+
+def test_cluster_kubeconfig_logs_in_with_the_roles_groups(play, vault, vault_defaults, lab, tmp_path):
+    """A Vault mount holding the lab cluster's CA issues an 8-hour kubeconfig that the real
+    kube-apiserver accepts as the user with the role's groups; a certificate from another CA is
+    refused."""
+    from kubernetes import client, config as kconfig
+
+    mount, other = f"pki/kc-{uuid.uuid4().hex[:6]}", f"pki/kc-other-{uuid.uuid4().hex[:6]}"
+    pk = Path(lab["state_dir"]) / "pki"
+    vault.sys.enable_secrets_engine("pki", path=mount, config={"max_lease_ttl": "48h"})
+    vault.adapter.post(f"/v1/{mount}/config/ca", json={
+        "pem_bundle": (pk / "ca.key").read_text() + (pk / "ca.crt").read_text()})
+    vault.sys.enable_secrets_engine("pki", path=other)
+    vault.adapter.post(f"/v1/{other}/root/generate/internal", json={"common_name": "Another CA", "ttl": "24h"})
+    for m in (mount, other):
+        vault.adapter.post(f"/v1/{m}/roles/sre", json={
+            "allow_any_name": True, "client_flag": True, "server_flag": False, "organization": ["capstan:sre"],
+            "max_ttl": "24h"})
+    dest = tmp_path / "lab.kubeconfig"
+    args = {"mount": mount, "role": "sre", "user": "alice", "server": lab["kubernetes"]["server"],
+            "cluster_name": "lab", "dest": str(dest), "server_ca_cert": lab["vault"]["ca_cert"]}
+
+    def whoami(path):
+        api = kconfig.new_client_from_config(config_file=str(path))
+        review = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview())
+        return review.status.user_info.username, review.status.user_info.groups
+
+    try:
+        res = play([{"name": "kc", "capstan.fleet.cluster_kubeconfig": args}], check=True, module_defaults=vault_defaults)
+        assert res.task("kc")["result"]["changed"] is True and not dest.exists()
+
+        res = play([{"name": "kc", "capstan.fleet.cluster_kubeconfig": args}], module_defaults=vault_defaults)
+        r = res.task("kc")["result"]
+        assert res.rc == 0 and r["changed"] is True, res.stdout
+        assert dest.stat().st_mode & 0o777 == 0o600 and r["groups"] == ["capstan:sre"]
+        user, groups = whoami(dest)
+        assert user == "alice" and "capstan:sre" in groups
+        first = dest.read_text()
+
+        res = play([{"name": "kc", "capstan.fleet.cluster_kubeconfig": args}], module_defaults=vault_defaults)
+        assert res.changed() == [] and dest.read_text() == first
+        assert res.task("kc")["result"]["reason"] == "the present kubeconfig still serves"
+
+        # the role's groups change: a new certificate
+        vault.adapter.post(f"/v1/{mount}/roles/sre", json={
+            "allow_any_name": True, "client_flag": True, "server_flag": False,
+            "organization": ["capstan:sre", "capstan:oncall"], "max_ttl": "24h"})
+        res = play([{"name": "kc", "capstan.fleet.cluster_kubeconfig": args}], module_defaults=vault_defaults)
+        assert res.task("kc")["result"]["reason"] == "the groups differ"
+        assert set(whoami(dest)[1]) >= {"capstan:sre", "capstan:oncall"}
+
+        # without dest: nothing on disk, the output censored, the registered variable usable
+        res = play([
+            {"name": "mem", "capstan.fleet.cluster_kubeconfig": dict(args, dest=None), "register": "kc"},
+            {"name": "use", "ansible.builtin.copy": {"content": "{{ kc.kubeconfig }}", "dest": str(tmp_path / "copy"),
+                                                     "mode": "0600"}, "no_log": True},
+        ], module_defaults=vault_defaults)
+        assert res.rc == 0 and "client-key-data" not in res.stdout and "PRIVATE KEY-----" not in res.stdout
+        assert res.task("mem")["result"].get("censored")
+        assert whoami(tmp_path / "copy")[0] == "alice"
+
+        # a certificate from another CA: the API server refuses it
+        res = play([{"name": "other", "capstan.fleet.cluster_kubeconfig": dict(args, mount=other,
+                                                                               dest=str(tmp_path / "other"))}],
+                   module_defaults=vault_defaults)
+        assert res.rc == 0
+        with pytest.raises(client.exceptions.ApiException) as err:
+            whoami(tmp_path / "other")
+        assert err.value.status == 401
+    finally:
+        for m in (mount, other):
+            vault.sys.disable_secrets_engine(m)
