@@ -280,6 +280,8 @@ def _conds(obj):
 def rollout_pending(obj):
     """None when a workload is rolled out, else why not (the logic of `kubectl rollout status`)."""
     kind, spec, status = obj["kind"], obj.get("spec") or {}, obj.get("status") or {}
+    if kind not in WORKLOAD_KINDS:
+        return None
     meta = obj.get("metadata") or {}
     if meta.get("generation", 0) > status.get("observedGeneration", -1):
         return "waiting for the controller to observe generation %s" % meta.get("generation")

@@ -140,3 +140,50 @@ def test_contained_is_strict_about_values_and_lenient_about_defaults():
     assert not unchanged(cfg, dict(live, data={"k": "w"}))
     other = {"metadata": {"name": "x", "annotations": {"capstan.fleet/applied-digest": "d0"}}, "data": {"k": "v"}}
     assert not unchanged(cfg, other)  # another configuration was applied last: its fields may differ
+
+
+def _workload(kind, generation=1, spec=None, **status):
+    return {"kind": kind, "metadata": {"name": "w", "generation": generation},
+            "spec": spec or {"replicas": 2}, "status": dict({"observedGeneration": 1}, **status)}
+
+
+def test_rollout_rules_follow_kubectl_rollout_status():
+    from ansible_collections.capstan.fleet.plugins.module_utils._manifest import rollout_pending
+
+    assert rollout_pending(_workload("Deployment", generation=2)) == "waiting for the controller to observe generation 2"
+    assert rollout_pending(_workload("Deployment", updatedReplicas=1)) == "1 of 2 replicas updated"
+    assert rollout_pending(_workload("Deployment", updatedReplicas=2, replicas=3)) == "1 old replicas pending termination"
+    assert rollout_pending(_workload("Deployment", updatedReplicas=2, replicas=2, availableReplicas=1)) \
+        == "1 of 2 updated replicas available"
+    assert rollout_pending(_workload("Deployment", updatedReplicas=2, replicas=2, availableReplicas=2)) is None
+    stuck = _workload("Deployment", conditions=[{"type": "Progressing", "reason": "ProgressDeadlineExceeded",
+                                                "message": "ReplicaSet w-1 has timed out progressing."}])
+    assert rollout_pending(stuck) == "exceeded its progress deadline: ReplicaSet w-1 has timed out progressing."
+
+    assert rollout_pending(_workload("StatefulSet", readyReplicas=1)) == "1 of 2 pods ready"
+    assert rollout_pending(_workload("StatefulSet", readyReplicas=2, updatedReplicas=1, currentRevision="a",
+                                     updateRevision="b")) == "1 of 2 pods at the new revision"
+    assert rollout_pending(_workload("StatefulSet", readyReplicas=2, currentRevision="b", updateRevision="b")) is None
+    partitioned = _workload("StatefulSet", spec={"replicas": 2, "updateStrategy": {
+        "type": "RollingUpdate", "rollingUpdate": {"partition": 1}}}, readyReplicas=2, currentRevision="a",
+        updateRevision="b")
+    assert rollout_pending(partitioned) is None  # a partitioned rollout is done when the partition is
+
+    assert rollout_pending(_workload("DaemonSet", desiredNumberScheduled=3, updatedNumberScheduled=2)) \
+        == "2 of 3 pods updated"
+    assert rollout_pending(_workload("DaemonSet", desiredNumberScheduled=3, updatedNumberScheduled=3,
+                                     numberAvailable=2)) == "2 of 3 updated pods available"
+    assert rollout_pending(_workload("DaemonSet", desiredNumberScheduled=3, updatedNumberScheduled=3,
+                                     numberAvailable=3)) is None
+    assert rollout_pending({"kind": "ConfigMap", "metadata": {"name": "c"}}) is None
+
+
+def test_condition_waits_name_what_is_missing():
+    from ansible_collections.capstan.fleet.plugins.module_utils._manifest import condition_pending
+
+    obj = {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "Waiting",
+                                      "message": "control plane not ready"}]}}
+    assert condition_pending(obj, {"type": "Ready"}) == "Ready=False (control plane not ready)"
+    assert condition_pending(obj, {"type": "Available"}) == "no Available condition yet"
+    assert condition_pending(obj, {"type": "Ready", "status": "False"}) is None
+    assert condition_pending(obj, {"type": "Ready", "status": "False", "reason": "Done"}) == "Ready reason Waiting, not Done"
