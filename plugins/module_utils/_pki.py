@@ -18,7 +18,7 @@ except ImportError as e:
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = e
 
-from ansible_collections.capstan.fleet.plugins.module_utils._vault import VaultError, call
+from ansible_collections.capstan.fleet.plugins.module_utils._vault import VaultError, call, kv_read, kv_write
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -146,14 +146,66 @@ def _patch_issuer(client, mount, issuer_id, fields):
          headers={"Content-Type": "application/merge-patch+json"})
 
 
+def _same_pem(a, b):
+    return (a or "").strip() == (b or "").strip()
+
+
+def _exported_key_state(client, mount, export, pem, parent_pem):
+    """Where the exported key of the mount's intermediate stands in KV: (data, version, problem)."""
+    data, version = kv_read(client, export["kv_mount"], export["path"])
+    where = "%s/%s" % (export["kv_mount"].strip("/"), export["path"].strip("/"))
+    if pem is None:
+        return data, version, None
+    if data is None:
+        return data, version, ("the key of the intermediate of %s is not in %s (it is exported once, when the "
+                               "intermediate is made); put it back there, or make a new intermediate by setting "
+                               "renew_before to its whole lifetime" % (mount, where))
+    if not _same_pem(data.get("certificate"), pem):
+        kv_cert = data.get("certificate") or ""
+        if kv_cert and parent_pem and _signed_by(kv_cert, parent_pem) and \
+                load_cert(kv_cert).not_valid_before_utc >= load_cert(pem).not_valid_before_utc:
+            return data, version, "finish"  # a run stopped between writing KV and set-signed
+        return data, version, "%s holds another certificate than the intermediate of %s" % (where, mount)
+    return data, version, None
+
+
+def _set_signed(client, mount, certificate, issuer_name, old_pem):
+    imported = call("setting the signed intermediate of %s" % mount, client.adapter.post,
+                    "/v1/%s/intermediate/set-signed" % mount, json={"certificate": certificate})["data"]
+    new_ids = imported.get("imported_issuers") or []
+    if not new_ids:  # already imported (a finished run repeated): find it among the issuers
+        for issuer_id in call("listing the issuers of %s" % mount, client.adapter.list,
+                              "/v1/%s/issuers" % mount)["data"]["keys"]:
+            cert = call("reading issuer %s of %s" % (issuer_id, mount), client.adapter.get,
+                        "/v1/%s/issuer/%s" % (mount, issuer_id))["data"]["certificate"]
+            if _same_pem(cert, certificate):
+                new_ids = [issuer_id]
+        if not new_ids:
+            raise VaultError("%s did not import the signed intermediate as an issuer" % mount)
+    if old_pem is not None:
+        old = call("reading the default issuer of %s" % mount, client.adapter.get,
+                   "/v1/%s/issuer/default" % mount)["data"]
+        if old.get("issuer_name") == issuer_name and old["issuer_id"] != new_ids[0]:
+            _patch_issuer(client, mount, old["issuer_id"], {
+                "issuer_name": "%s-%s" % (issuer_name, cert_summary(old_pem)["serial_number"].replace(":", "")[:16])})
+    _patch_issuer(client, mount, new_ids[0], {"issuer_name": issuer_name})
+    call("making the new issuer the default of %s" % mount, client.adapter.post, "/v1/%s/config/issuers" % mount,
+         json={"default": new_ids[0]})
+
+
 def ensure_intermediate(client, mount, parent, common_name, ttl, key_type, key_bits, issuer_name, renew_before,
-                        check_mode):
-    """An intermediate CA whose key stays in Vault, signed by the parent mount's default issuer.
+                        check_mode, export=None):
+    """An intermediate CA signed by the parent mount's default issuer.
 
     Made when the mount has none; made anew (a new key, signed again) when the present one is
     within ``renew_before`` of its expiry or was signed by another parent CA. The new issuer
     becomes the default and takes ``issuer_name``; the old one stays (renamed with its serial)
-    until it expires, so certificates it issued keep verifying. Returns (reason or None, pem).
+    until it expires, so certificates it issued keep verifying.
+
+    The key stays inside Vault, unless ``export`` ({kv_mount, path}) asks for it: then it is
+    exported once, when the intermediate is made, and written with the certificate to that KV v2
+    secret (check-and-set, before the mount takes the certificate, so that a run stopped half-way
+    is finished by the next) - never returned. Returns (reason or None, pem).
     """
     mount, parent = mount.strip("/"), parent.strip("/")
     parent_pem = default_issuer(client, parent)
@@ -161,30 +213,32 @@ def ensure_intermediate(client, mount, parent, common_name, ttl, key_type, key_b
         raise VaultError("parent mount %s has no CA to sign the intermediate of %s" % (parent, mount))
     pem = default_issuer(client, mount)
     reason = intermediate_status(pem, parent_pem, common_name, seconds(renew_before, "renew_before"))
+    kv_version = 0
+    if export is not None:
+        kv_data, kv_version, problem = _exported_key_state(client, mount, export, pem, parent_pem)
+        if problem == "finish":
+            if not check_mode:
+                _set_signed(client, mount, kv_data["certificate"], issuer_name, pem)
+            return "a previous run stored the new intermediate in KV but did not finish", kv_data["certificate"]
+        if problem is not None and reason is None:
+            raise VaultError(problem)  # with a reason to renew, the renewal writes KV anew
     if reason is None or check_mode:
         return reason, pem
     body = {"common_name": common_name, "key_type": key_type}
     if key_bits:
         body["key_bits"] = key_bits
-    csr = call("generating the intermediate key and CSR of %s" % mount, client.adapter.post,
-               "/v1/%s/intermediate/generate/internal" % mount, json=body)["data"]["csr"]
+    kind = "exported" if export is not None else "internal"
+    generated = call("generating the intermediate key and CSR of %s" % mount, client.adapter.post,
+                     "/v1/%s/intermediate/generate/%s" % (mount, kind), json=body)["data"]
     signed = call("signing the intermediate of %s with %s" % (mount, parent), client.adapter.post,
                   "/v1/%s/root/sign-intermediate" % parent,
-                  json={"csr": csr, "common_name": common_name, "ttl": "%ds" % seconds(ttl), "format": "pem"})["data"]
-    imported = call("setting the signed intermediate of %s" % mount, client.adapter.post,
-                    "/v1/%s/intermediate/set-signed" % mount, json={"certificate": signed["certificate"]})["data"]
-    new_ids = imported.get("imported_issuers") or []
-    if not new_ids:
-        raise VaultError("%s did not import the signed intermediate as an issuer" % mount)
-    if pem is not None:
-        old = call("reading the default issuer of %s" % mount, client.adapter.get,
-                   "/v1/%s/issuer/default" % mount)["data"]
-        if old.get("issuer_name") == issuer_name:
-            _patch_issuer(client, mount, old["issuer_id"], {
-                "issuer_name": "%s-%s" % (issuer_name, cert_summary(pem)["serial_number"].replace(":", "")[:16])})
-    _patch_issuer(client, mount, new_ids[0], {"issuer_name": issuer_name})
-    call("making the new issuer the default of %s" % mount, client.adapter.post, "/v1/%s/config/issuers" % mount,
-         json={"default": new_ids[0]})
+                  json={"csr": generated["csr"], "common_name": common_name, "ttl": "%ds" % seconds(ttl),
+                        "format": "pem"})["data"]
+    if export is not None:
+        kv_write(client, export["kv_mount"], export["path"], {
+            "certificate": signed["certificate"], "private_key": generated["private_key"],
+            "issuing_ca": parent_pem, "key_id": generated.get("key_id", "")}, kv_version)
+    _set_signed(client, mount, signed["certificate"], issuer_name, pem)
     return reason, signed["certificate"]
 
 

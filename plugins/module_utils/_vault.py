@@ -187,3 +187,30 @@ def ensure_policy(client, name, text, state, check_mode):
     if not check_mode:
         call("writing policy %s" % name, client.sys.create_or_update_policy, name, text)
     return True, current, text
+
+
+def kv_read(client, mount, path):
+    """(data, version) of the latest version of a KV v2 secret; (None, current version or 0) when it
+    does not exist or its latest version is deleted."""
+    mount, path = mount.strip("/"), path.strip("/")
+    try:
+        resp = client.adapter.get("/v1/%s/data/%s" % (mount, path))
+        return resp["data"]["data"], resp["data"]["metadata"]["version"]
+    except hvac.exceptions.InvalidPath:
+        pass
+    except hvac.exceptions.VaultError as e:
+        raise VaultError("reading %s/%s: %s" % (mount, path, _msg(e)))
+    try:
+        meta = client.adapter.get("/v1/%s/metadata/%s" % (mount, path))
+        return None, meta["data"]["current_version"]
+    except hvac.exceptions.InvalidPath:
+        return None, 0
+    except hvac.exceptions.VaultError as e:
+        raise VaultError("reading %s/%s: %s" % (mount, path, _msg(e)))
+
+
+def kv_write(client, mount, path, data, cas):
+    """Write a KV v2 secret only if its current version is ``cas`` (0: only if it does not exist)."""
+    mount, path = mount.strip("/"), path.strip("/")
+    return call("writing %s/%s" % (mount, path), client.adapter.post, "/v1/%s/data/%s" % (mount, path),
+                json={"options": {"cas": cas}, "data": data})

@@ -43,6 +43,25 @@ options:
   parent_mount:
     description: The PKI mount whose default issuer signs the intermediate; required with O(type=intermediate).
     type: str
+  export_key:
+    description:
+      - With O(type=intermediate), export the intermediate's private key once, when it is made,
+        into this KV v2 secret (with the certificate, the parent's certificate and the key id),
+        for consumers that need the CA key itself - Cluster API's C(<cluster>-ca) Secrets. The
+        key is never returned or logged.
+      - The write is check-and-set and happens before the mount takes the new certificate, so a
+        run stopped in between is finished by the next one. A present intermediate whose key is
+        not in the secret is an error (it cannot be exported again).
+    type: dict
+    suboptions:
+      kv_mount:
+        description: The KV v2 mount.
+        type: str
+        required: true
+      path:
+        description: The secret's path in the mount.
+        type: str
+        required: true
   renew_before:
     description:
       - With O(type=intermediate), make a new intermediate when the present one has less than
@@ -126,7 +145,7 @@ from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noq
     ensure_root, ensure_urls,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
-    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
+    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, VaultError, vault_client,
 )
 
 
@@ -144,6 +163,10 @@ class VaultPkiCa(FleetModule):
         type=dict(type="str", default="root", choices=["root", "intermediate"]),
         parent_mount=dict(type="str"),
         renew_before=dict(type="str", default="0s"),
+        export_key=dict(type="dict", no_log=False, options=dict(
+            kv_mount=dict(type="str", required=True),
+            path=dict(type="str", required=True),
+        )),
         urls=dict(type="dict", options=dict(
             issuing_certificates=dict(type="list", elements="str"),
             crl_distribution_points=dict(type="list", elements="str"),
@@ -160,6 +183,8 @@ class VaultPkiCa(FleetModule):
         m_changed, m_before, m_after = ensure_mount(client, mount, p["max_lease_ttl"], p["description"], self.check_mode)
         had_mount = m_before is not None
         urls = {k: v for k, v in (p["urls"] or {}).items() if v is not None} or None
+        if p["export_key"] and p["type"] != "intermediate":
+            raise VaultError("export_key: only the key of an intermediate (type=intermediate) is exported")
         issuer_name = p["issuer_name"] or p["type"]
         old_pem = default_issuer(client, mount) if had_mount else None
         if not had_mount and self.check_mode:  # nothing inside a mount that does not exist yet
@@ -173,7 +198,7 @@ class VaultPkiCa(FleetModule):
             else:
                 reason, pem = ensure_intermediate(client, mount, p["parent_mount"], p["common_name"], p["ttl"],
                                                   p["key_type"], p["key_bits"], issuer_name, p["renew_before"],
-                                                  self.check_mode)
+                                                  self.check_mode, p["export_key"])
             u_changed, u_before, u_after = ensure_urls(client, mount, urls, self.check_mode)
         ca_changed = reason is not None
         out = dict(changed=m_changed or ca_changed or u_changed, reason=reason)

@@ -332,3 +332,84 @@ def test_cluster_kubeconfig_logs_in_with_the_roles_groups(play, vault, vault_def
     finally:
         for m in (mount, other):
             vault.sys.disable_secrets_engine(m)
+
+
+def test_intermediate_key_exported_once_into_kv(play, vault, vault_defaults, lab):
+    """The CA key Cluster API needs: exported when the intermediate is made, kept in KV v2
+    (check-and-set), never in the output; a lost key is an error, a stopped run is finished."""
+    from cryptography.hazmat.primitives import serialization
+
+    tag = uuid.uuid4().hex[:6]
+    root, inter, kv = f"pki/xroot-{tag}", f"pki/xint-{tag}", f"kv-{tag}"
+    vault.sys.enable_secrets_engine("kv", path=kv, options={"version": "2"})
+    export = {"kv_mount": kv, "path": "clusters/demo/kubernetes-ca"}
+
+    def task(**extra):
+        return {"name": "int", "capstan.fleet.vault_pki_ca": dict({
+            "mount": inter, "type": "intermediate", "parent_mount": root, "common_name": "demo kubernetes CA",
+            "ttl": "24h", "export_key": export}, **extra), "ignore_errors": True}
+
+    def kv_secret():
+        return vault.secrets.kv.v2.read_secret_version(export["path"], mount_point=kv, raise_on_deleted_version=True)
+
+    def same_key(cert_pem, key_pem):
+        pub = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+        key = serialization.load_pem_private_key(key_pem.encode(), None)
+        return key.public_key().public_numbers() == pub.public_numbers()
+
+    audit = Path(lab["vault"]["audit_log"])
+    try:
+        play([{"name": "root", "capstan.fleet.vault_pki_ca": {"mount": root, "common_name": "X Root", "ttl": "72h"}}],
+             module_defaults=vault_defaults)
+        start = audit.stat().st_size
+        res = play([task()], check=True, module_defaults=vault_defaults)
+        assert res.task("int")["result"]["changed"] is True and writes_since(audit, start) == []
+
+        res = play([task()], module_defaults=vault_defaults)
+        r = res.task("int")["result"]
+        assert res.task("int")["status"] == "ok" and r["changed"] is True, r.get("msg")
+        assert "PRIVATE KEY-----" not in res.stdout + json.dumps(r)
+        stored = kv_secret()
+        assert stored["data"]["metadata"]["version"] == 1
+        assert stored["data"]["data"]["certificate"].strip() == r["certificate"].strip()
+        assert same_key(r["certificate"], stored["data"]["data"]["private_key"])
+
+        res = play([task()], module_defaults=vault_defaults)
+        assert res.changed() == [] and kv_secret()["data"]["metadata"]["version"] == 1
+
+        # renewal: a new key, a new KV version
+        res = play([task(renew_before="30h")], module_defaults=vault_defaults)
+        r2 = res.task("int")["result"]
+        assert r2["changed"] is True and kv_secret()["data"]["metadata"]["version"] == 2
+        assert same_key(r2["certificate"], kv_secret()["data"]["data"]["private_key"])
+        assert not same_key(r["certificate"], kv_secret()["data"]["data"]["private_key"])
+
+        # a run that stopped after writing KV: the next one finishes it (the mount takes KV's certificate)
+        gen = vault.adapter.post(f"/v1/{inter}/intermediate/generate/exported",
+                                 json={"common_name": "demo kubernetes CA", "key_type": "rsa"})["data"]
+        signed = vault.adapter.post(f"/v1/{root}/root/sign-intermediate",
+                                    json={"csr": gen["csr"], "common_name": "demo kubernetes CA", "ttl": "24h",
+                                          "format": "pem"})["data"]
+        vault.secrets.kv.v2.create_or_update_secret(export["path"], mount_point=kv, cas=2, secret={
+            "certificate": signed["certificate"], "private_key": gen["private_key"], "issuing_ca": "", "key_id": ""})
+        res = play([task()], module_defaults=vault_defaults)
+        r3 = res.task("int")["result"]
+        assert r3["changed"] is True and r3["reason"] == "a previous run stored the new intermediate in KV but did not finish"
+        default = vault.adapter.get(f"/v1/{inter}/issuer/default/json")["data"]["certificate"]
+        assert default.strip() == signed["certificate"].strip()
+        res = play([task()], module_defaults=vault_defaults)
+        assert res.changed() == []
+
+        # the key lost from KV: an error that says what to do, nothing changed
+        vault.secrets.kv.v2.delete_metadata_and_all_versions(export["path"], mount_point=kv)
+        res = play([task()], module_defaults=vault_defaults)
+        msg = res.task("int")["result"]["msg"]
+        assert res.task("int")["status"] == "failed" and "is not in " + kv + "/clusters/demo/kubernetes-ca" in msg, msg
+        res = play([{"name": "root-export", "capstan.fleet.vault_pki_ca": {
+            "mount": root, "common_name": "X Root", "export_key": export}, "ignore_errors": True}],
+            module_defaults=vault_defaults)
+        assert res.task("root-export")["result"]["msg"] == \
+            "export_key: only the key of an intermediate (type=intermediate) is exported"
+    finally:
+        for m in (inter, root, kv):
+            vault.sys.disable_secrets_engine(m)
