@@ -118,6 +118,42 @@ def normalize(obj):
     return o
 
 
+REDACTED = "<redacted>"
+REDACTED_CHANGED = "<redacted, changed>"
+
+
+def redact(obj, before=None):
+    """A Secret with its values replaced, for results and diffs (never the values, nor a hash of
+    them: a hash of a short password is guessable); with ``before``, changed values say so."""
+    if not obj or obj.get("kind") != "Secret":
+        return obj
+    out = dict(obj)
+    for field in ("data", "stringData"):
+        if isinstance(obj.get(field), dict):
+            old = ((before or {}).get(field) or {}) if before is not None else None
+            out[field] = {k: REDACTED_CHANGED if old is not None and old.get(k) != v else REDACTED
+                          for k, v in obj[field].items()}
+    return out
+
+
+def secret_values(docs):
+    """The values of the Secrets in a bundle (and the decoded form of ``data``), for Ansible to mask
+    wherever they would show - the echoed module arguments at -v included."""
+    found = set()
+    for _origin, obj in docs:
+        if obj.get("kind") != "Secret":
+            continue
+        for v in (obj.get("stringData") or {}).values():
+            found.add(str(v))
+        for v in (obj.get("data") or {}).values():
+            found.add(str(v))
+            try:
+                found.add(base64.b64decode(str(v)).decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                pass
+    return set(v for v in found if v)
+
+
 # ---- skipping applies that would change nothing -----------------------------------------------
 # Every applied object carries the digest of the configuration applied to it. When the live
 # object carries the digest of the configuration about to be applied (so the set of fields this

@@ -200,6 +200,7 @@ from ansible_collections.capstan.fleet.plugins.module_utils._capi_provider impor
     ClusterctlConfig, Repository, ensure_provider, ensure_providers,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError  # noqa: E402
+from ansible_collections.capstan.fleet.plugins.module_utils._manifest import redact  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import (  # noqa: E402
     KUBE_AUTH_ARGSPEC, HAS_URLLIB3, HAS_YAML, URLLIB3_IMPORT_ERROR, YAML_IMPORT_ERROR, KubeClient,
 )
@@ -278,8 +279,9 @@ class CapiProvider(FleetModule):
         result = results[0] if p["providers"] is None else {
             "changed": any(r["changed"] for r in results), "providers": results}
         if self.diff_mode:
-            result["diff"] = [{"before_header": r["id"], "after_header": r["id"], "before": r["before"] or {},
-                               "after": r["after"] or {}} for r in diffs]
+            # provider components may hold credentials in Secrets: their values never reach the diff
+            result["diff"] = [{"before_header": r["id"], "after_header": r["id"], "before": redact(r["before"]) or {},
+                               "after": redact(r["after"], r["before"]) or {}} for r in diffs]
         return result
 
 

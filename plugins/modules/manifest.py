@@ -166,7 +166,14 @@ objects:
       description: Whether this object was (or in check mode would be) changed.
       type: bool
     result:
-      description: The object as the server returned it after apply (the dry-run result in check mode).
+      description:
+        - The object as the server returned it after apply (the dry-run result in check mode),
+          without C(managedFields).
+        - The values of a Secret's C(data) and C(stringData) are replaced by C(<redacted>), here
+          and in the diff (where a changed value shows as C(<redacted, changed>)). Read them with
+          M(capstan.fleet.kube_object_info) and O(capstan.fleet.kube_object_info#module:include_secret_data).
+        - The values themselves (and the decoded values of C(data)) are also masked wherever
+          Ansible would print them, the module arguments echoed at C(-v) included.
       type: dict
 changed_objects:
   description: The ids of the objects that changed (pruned ones included).
@@ -184,7 +191,9 @@ pruned:
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import (  # noqa: E402
     KUBE_AUTH_ARGSPEC, HAS_URLLIB3, HAS_YAML, URLLIB3_IMPORT_ERROR, YAML_IMPORT_ERROR, KubeClient,
 )
-from ansible_collections.capstan.fleet.plugins.module_utils._manifest import ApplySet, converge, load_documents, wait_ready  # noqa: E402
+from ansible_collections.capstan.fleet.plugins.module_utils._manifest import (  # noqa: E402
+    ApplySet, converge, load_documents, redact, secret_values, wait_ready,
+)
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 
 
@@ -221,6 +230,7 @@ class Manifest(FleetModule):
     def run(self):
         p = self.params
         docs = load_documents(p["definition"], p["src"], ca_cert=p["src_ca_cert"])
+        self.module.no_log_values.update(secret_values(docs))
         client = KubeClient.from_options(p)
         applyset = ApplySet(p["applyset"]["name"], p["applyset"]["namespace"], p["applyset"]["kind"]) \
             if p["applyset"] else None
@@ -231,13 +241,15 @@ class Manifest(FleetModule):
                        p["wait_condition"])
         out = dict(
             changed=changed,
-            objects=[{k: r[k] for k in ("id", "origin", "changed", "result")} for r in results if not r.get("pruned")],
+            objects=[dict({k: r[k] for k in ("id", "origin", "changed")}, result=redact(r["result"]))
+                     for r in results if not r.get("pruned")],
             changed_objects=[r["id"] for r in results if r["changed"]],
             pruned=[r["id"] for r in results if r.get("pruned")],
         )
         if self.diff_mode:
             out["diff"] = [
-                {"before_header": r["id"], "after_header": r["id"], "before": r["before"] or {}, "after": r["after"] or {}}
+                {"before_header": r["id"], "after_header": r["id"], "before": redact(r["before"]) or {},
+                 "after": redact(r["after"], r["before"]) or {}}
                 for r in results if r["changed"]
             ]
         return out

@@ -255,3 +255,26 @@ def test_unchanged_objects_are_not_rewritten_but_drift_is_corrected(play, kube, 
     assert res.changed() == []
     res = play(task(a="1"), module_defaults=kube_defaults)
     assert res.changed() == [] and core.read_namespaced_config_map("drift", ns).metadata.resource_version == rv
+
+
+def test_secret_values_never_reach_the_output(play, kube, kube_defaults, ns):
+    """Results and diffs of a Secret show which keys there are and which changed, never values."""
+    from kubernetes import client
+
+    def task(**data):
+        return [{"name": "s", "capstan.fleet.manifest": {"definition": {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": ns},
+            "stringData": data}}}]
+
+    res = play(task(user="admin", password="hunter2-secret"), diff=True, module_defaults=kube_defaults)
+    r = res.task("s")["result"]
+    assert res.rc == 0 and r["changed"] is True, res.stdout
+    assert r["objects"][0]["result"]["data"] == {"password": "<redacted>", "user": "<redacted>"}
+    assert "hunter2-secret" not in res.stdout and "aHVudGVyMi1zZWNyZXQ=" not in res.stdout  # nor its base64
+    res = play(task(user="admin", password="rotated-secret"), diff=True, verbosity=3, module_defaults=kube_defaults)
+    d = res.task("s")["result"]["diff"][0]
+    assert d["after"]["data"] == {"password": "<redacted, changed>", "user": "<redacted>"}
+    assert "module_args" in res.stdout  # -vvv echoes the arguments ...
+    assert "rotated-secret" not in res.stdout and "cm90YXRlZC1zZWNyZXQ=" not in res.stdout  # ... masked
+    live = client.CoreV1Api(kube).read_namespaced_secret("creds", ns).data
+    assert live["password"] == "cm90YXRlZC1zZWNyZXQ="  # the real value did reach the server
