@@ -341,3 +341,34 @@ def role_organizations(client, mount, role):
     data = call("reading role %s on %s" % (role, mount), client.adapter.get,
                 "/v1/%s/roles/%s" % (mount.strip("/"), role))["data"]
     return sorted(data.get("organization") or [])
+
+
+def ensure_keypair(client, kv_mount, path, key_type, key_bits, check_mode):
+    """A key pair made once, in memory, into a KV v2 secret; never replaced.
+    Returns (changed, public key PEM or None, version)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    data, version = kv_read(client, kv_mount, path)
+    if data is not None:
+        if not data.get("private_key") or not data.get("public_key"):
+            raise VaultError("%s/%s exists but holds no private_key and public_key" % (kv_mount, path))
+        return False, data["public_key"], version
+    if check_mode:
+        return True, None, version
+    if key_type == "rsa":
+        if key_bits < 2048:
+            raise VaultError("key_bits: an RSA key needs at least 2048 bits, not %d" % key_bits)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=key_bits)
+    else:
+        curves = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1}
+        if key_bits not in curves:
+            raise VaultError("key_bits: an EC key is 256, 384 or 521 bits, not %d" % key_bits)
+        key = ec.generate_private_key(curves[key_bits]())
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL
+                                if key_type == "rsa" else serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    resp = kv_write(client, kv_mount, path, {"private_key": private, "public_key": public}, version)
+    return True, public, (resp or {}).get("data", {}).get("version", version + 1)

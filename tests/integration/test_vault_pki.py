@@ -413,3 +413,34 @@ def test_intermediate_key_exported_once_into_kv(play, vault, vault_defaults, lab
     finally:
         for m in (inter, root, kv):
             vault.sys.disable_secrets_engine(m)
+
+
+def test_keypair_made_once_never_replaced(play, vault, vault_defaults, lab):
+    from cryptography.hazmat.primitives import serialization
+
+    kv = f"kv-{uuid.uuid4().hex[:6]}"
+    vault.sys.enable_secrets_engine("kv", path=kv, options={"version": "2"})
+    task = {"name": "sa", "capstan.fleet.vault_keypair": {"kv_mount": kv, "path": "clusters/demo/sa"},
+            "ignore_errors": True}
+    audit = Path(lab["vault"]["audit_log"])
+    try:
+        start = audit.stat().st_size
+        res = play([task], check=True, module_defaults=vault_defaults)
+        assert res.task("sa")["result"]["changed"] is True and writes_since(audit, start) == []
+        res = play([task], module_defaults=vault_defaults)
+        r = res.task("sa")["result"]
+        assert res.task("sa")["status"] == "ok" and r["changed"] is True and r["version"] == 1, r.get("msg")
+        assert "PRIVATE KEY-----" not in res.stdout + json.dumps(r)
+        stored = vault.secrets.kv.v2.read_secret_version(
+            "clusters/demo/sa", mount_point=kv, raise_on_deleted_version=True)["data"]["data"]
+        key = serialization.load_pem_private_key(stored["private_key"].encode(), None)
+        assert key.key_size == 2048
+        public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        assert public.decode() == r["public_key"] == stored["public_key"]
+        res = play([task], module_defaults=vault_defaults)
+        assert res.changed() == [] and res.task("sa")["result"]["public_key"] == r["public_key"]
+        res = play([dict(task, **{"capstan.fleet.vault_keypair": {"kv_mount": kv, "path": "other", "key_bits": 1024}})],
+                   module_defaults=vault_defaults)
+        assert res.task("sa")["result"]["msg"] == "key_bits: an RSA key needs at least 2048 bits, not 1024"
+    finally:
+        vault.sys.disable_secrets_engine(kv)
