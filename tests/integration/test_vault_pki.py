@@ -444,3 +444,49 @@ def test_keypair_made_once_never_replaced(play, vault, vault_defaults, lab):
         assert res.task("sa")["result"]["msg"] == "key_bits: an RSA key needs at least 2048 bits, not 1024"
     finally:
         vault.sys.disable_secrets_engine(kv)
+
+
+def test_tenant_served_with_the_vault_intermediate(play, vault, vault_defaults, lab, kube, tenant_factory, tmp_path):
+    """The chain the vault_pki role is built on, end to end: an intermediate whose key is exported
+    into KV, laid into <cluster>-ca before the Cluster exists, serves the tenant; an eight-hour
+    kubeconfig from that intermediate's user role logs in to the tenant with the role's groups."""
+    from kubernetes import client, config as kconfig
+
+    tag = uuid.uuid4().hex[:6]
+    root, inter, kv, cluster = f"pki/troot-{tag}", f"pki/tint-{tag}", f"kv-{tag}", f"vt-{tag}"
+    vault.sys.enable_secrets_engine("kv", path=kv, options={"version": "2"})
+    try:
+        res = play([
+            {"name": "root", "capstan.fleet.vault_pki_ca": {"mount": root, "common_name": "Fleet Root", "ttl": "72h"}},
+            {"name": "int", "capstan.fleet.vault_pki_ca": {
+                "mount": inter, "type": "intermediate", "parent_mount": root, "common_name": f"{cluster} kubernetes CA",
+                "ttl": "48h", "export_key": {"kv_mount": kv, "path": f"clusters/{cluster}/ca"}}},
+            {"name": "role", "capstan.fleet.vault_pki_role": {
+                "mount": inter, "name": "admin", "allow_any_name": True, "client_flag": True, "server_flag": False,
+                "organization": ["system:masters"], "ttl": "8h", "max_ttl": "8h"}},
+        ], module_defaults=vault_defaults)
+        assert res.rc == 0, res.stdout
+        stored = vault.secrets.kv.v2.read_secret_version(
+            f"clusters/{cluster}/ca", mount_point=kv, raise_on_deleted_version=True)["data"]["data"]
+        client.CoreV1Api(kube).create_namespaced_secret("default", client.V1Secret(
+            metadata=client.V1ObjectMeta(name=f"{cluster}-ca", labels={"cluster.x-k8s.io/cluster-name": cluster}),
+            type="kubernetes.io/tls", string_data={"tls.crt": stored["certificate"], "tls.key": stored["private_key"]}))
+        tenant = tenant_factory.create(cluster)
+        server = tenant["clusters"][0]["cluster"]["server"]
+        chain = tmp_path / "chain.pem"
+        chain.write_text(stored["certificate"].strip() + "\n" + stored["issuing_ca"].strip() + "\n")
+        res = play([{"name": "kc", "capstan.fleet.cluster_kubeconfig": {
+            "mount": inter, "role": "admin", "user": "sre-alice", "server": server, "cluster_name": cluster,
+            "server_ca_cert": str(chain), "dest": str(tmp_path / "tenant.kubeconfig")}}], module_defaults=vault_defaults)
+        assert res.rc == 0, res.stdout
+        api = kconfig.new_client_from_config(config_file=str(tmp_path / "tenant.kubeconfig"))
+        info = client.AuthenticationV1Api(api).create_self_subject_review(client.V1SelfSubjectReview()).status.user_info
+        assert info.username == "sre-alice" and "system:masters" in info.groups
+        # the tenant's own <cluster>-kubeconfig carries the same intermediate as its CA
+        import base64
+
+        ca_data = base64.b64decode(tenant["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
+        assert ca_data.strip() == stored["certificate"].strip()
+    finally:
+        for m in (inter, root, kv):
+            vault.sys.disable_secrets_engine(m)

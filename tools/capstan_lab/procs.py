@@ -137,6 +137,9 @@ def wait_healthy(name, pid, exe, check, log_path, timeout):
 
 def client_ctx(ca=None, cert=None, key=None, verify=True):
     ctx = ssl.create_default_context(cafile=str(ca) if ca else None)
+    # A tenant's CA may be an intermediate (issued by Vault): trust it as an anchor, as Go's
+    # TLS stack (kube-apiserver, kubectl) does with any certificate in its root pool.
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     if not verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
