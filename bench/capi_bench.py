@@ -17,7 +17,6 @@ Runs alternate between the two. The table gives medians, peak RSS of the largest
 and the ratios capstan/clusterctl (goal <= 1.0) and rerun/first install (goal <= 0.25).
 """
 import json
-import os
 import statistics
 from pathlib import Path
 
@@ -107,5 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("ANSIBLE_FORCE_COLOR", "0")
     main()

@@ -202,9 +202,12 @@ def _stale_objects(client, repo, old_version, new_objects, lookup, images, names
 
 def ensure_provider(client, repo, version, lookup, images=None, target_namespace=None, state="present",
                     wait=True, timeout=300, check_mode=False, core_repo_for=None, delete_crds=False,
-                    core_contract=None):
-    """Converge one provider; returns a result dict (changed, action, objects, removed, inventory)."""
-    inventory = installed_providers(client)
+                    core_contract=None, inventory=None):
+    """Converge one provider; returns a result dict (changed, action, objects, removed, inventory).
+
+    ``inventory`` is clusterctl's inventory as read before (read here when not given)."""
+    if inventory is None:
+        inventory = installed_providers(client)
     current = next((p for p in inventory if p.get("providerName") == repo.name
                     and p.get("type") == comp.PROVIDER_TYPES[repo.type]), None)
     if state == "absent":
@@ -283,10 +286,12 @@ def ensure_providers(client, entries, lookup, images=None, state="present", wait
     core = next((e for e in order if e[0].type == "core"), None)
     core_contract = core[0].contract(core[1]) if core is not None and state == "present" else None
     results = []
+    # each provider looks up its own entry only, which the others do not change: read it once
+    inventory = installed_providers(client)
     for repo, version, namespace in order:
         try:
             res = ensure_provider(client, repo, version, lookup, images, namespace, state, False, timeout, check_mode,
-                                  core_repo_for, delete_crds, core_contract)
+                                  core_repo_for, delete_crds, core_contract, inventory)
         except FleetError as e:
             done = ", ".join("%s %s" % (r["label"], r["action"]) for r in results if r.get("changed"))
             raise type(e)("%s%s" % (e, " (already done in this run: %s)" % done if done else ""))

@@ -94,9 +94,9 @@ def default_issuer(client, mount):
     return cert or None
 
 
-def ensure_root(client, mount, common_name, ttl, key_type, key_bits, issuer_name, check_mode):
-    """Generate an internal root CA when the mount has none; return (changed, ca_pem or None)."""
-    pem = default_issuer(client, mount)
+def ensure_root(client, mount, pem, common_name, ttl, key_type, key_bits, issuer_name, check_mode):
+    """Generate an internal root CA when the mount has none (``pem``: its present default issuer);
+    return (changed, ca_pem or None)."""
     if pem is not None:
         existing = cert_summary(pem)["common_name"]
         if existing != common_name:
@@ -193,8 +193,8 @@ def _set_signed(client, mount, certificate, issuer_name, old_pem):
          json={"default": new_ids[0]})
 
 
-def ensure_intermediate(client, mount, parent, common_name, ttl, key_type, key_bits, issuer_name, renew_before,
-                        check_mode, export=None):
+def ensure_intermediate(client, mount, pem, parent, common_name, ttl, key_type, key_bits, issuer_name,
+                        renew_before, check_mode, export=None):
     """An intermediate CA signed by the parent mount's default issuer.
 
     Made when the mount has none; made anew (a new key, signed again) when the present one is
@@ -205,13 +205,13 @@ def ensure_intermediate(client, mount, parent, common_name, ttl, key_type, key_b
     The key stays inside Vault, unless ``export`` ({kv_mount, path}) asks for it: then it is
     exported once, when the intermediate is made, and written with the certificate to that KV v2
     secret (check-and-set, before the mount takes the certificate, so that a run stopped half-way
-    is finished by the next) - never returned. Returns (reason or None, pem).
+    is finished by the next) - never returned. ``pem`` is the mount's present default issuer.
+    Returns (reason or None, pem).
     """
     mount, parent = mount.strip("/"), parent.strip("/")
     parent_pem = default_issuer(client, parent)
     if parent_pem is None and not check_mode:  # in check mode an earlier task may be about to make it
         raise VaultError("parent mount %s has no CA to sign the intermediate of %s" % (parent, mount))
-    pem = default_issuer(client, mount)
     reason = intermediate_status(pem, parent_pem, common_name, seconds(renew_before, "renew_before"))
     kv_version = 0
     if export is not None:
@@ -296,11 +296,8 @@ def needs_renewal(cert_pem, ca_pem, common_name, alt_names, ip_sans, renew_befor
         cert = load_cert(cert_pem)
     except ValueError:
         return "the present certificate is not valid PEM"
-    if ca_pem:
-        try:  # the signature, not only the name: a re-keyed CA keeps its name
-            cert.verify_directly_issued_by(load_cert(ca_pem))
-        except (ValueError, TypeError, InvalidSignature):
-            return "the present certificate comes from another issuer"
+    if ca_pem and not _signed_by(cert_pem, ca_pem):  # the signature, not the name: a re-keyed CA keeps its name
+        return "the present certificate comes from another issuer"
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not cn or cn[0].value != common_name:
         return "the common name differs"

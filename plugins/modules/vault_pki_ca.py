@@ -192,11 +192,11 @@ class VaultPkiCa(FleetModule):
             u_changed, u_before, u_after = bool(urls), None, urls
         else:
             if p["type"] == "root":
-                ca_changed, pem = ensure_root(client, mount, p["common_name"], p["ttl"], p["key_type"], p["key_bits"],
+                ca_changed, pem = ensure_root(client, mount, old_pem, p["common_name"], p["ttl"], p["key_type"], p["key_bits"],
                                               issuer_name, self.check_mode)
                 reason = "the mount has no CA yet" if ca_changed else None
             else:
-                reason, pem = ensure_intermediate(client, mount, p["parent_mount"], p["common_name"], p["ttl"],
+                reason, pem = ensure_intermediate(client, mount, old_pem, p["parent_mount"], p["common_name"], p["ttl"],
                                                   p["key_type"], p["key_bits"], issuer_name, p["renew_before"],
                                                   self.check_mode, p["export_key"])
             u_changed, u_before, u_after = ensure_urls(client, mount, urls, self.check_mode)
