@@ -168,8 +168,12 @@ class ClusterKubeconfig(FleetModule):
         mount = p["mount"].strip("/")
         groups = role_organizations(client, mount, p["role"])
         reason = "no destination is kept: every run issues a certificate"
+        before = {}
         if p["dest"]:
             state = present_state(p["dest"]) if os.path.exists(p["dest"]) else None
+            if state is not None:
+                before = {"server": state[0], "user": p["user"], "groups": cert_organizations(state[1]),
+                          "expires": cert_summary(state[1])["not_after"]}
             if state is None:
                 reason = "%s does not exist or is not a kubeconfig of this module" % p["dest"]
             elif state[0] != p["server"]:
@@ -181,14 +185,20 @@ class ClusterKubeconfig(FleetModule):
                 if reason is None:
                     return dict(changed=False, reason="the present kubeconfig still serves", user=p["user"],
                                 groups=groups, expires=cert_summary(state[1])["not_after"])
+        after = {"server": p["server"], "user": p["user"], "groups": groups, "expires": "(new, %s from now)" % p["ttl"]}
         if self.check_mode:
-            return dict(changed=True, reason=reason, user=p["user"], groups=groups)
+            out = dict(changed=True, reason=reason, user=p["user"], groups=groups)
+            if self.diff_mode:
+                out["diff"] = {"before": before, "after": after}
+            return out
         data = issue(client, mount, p["role"], p["user"], ttl=p["ttl"])
         config = build_kubeconfig(p["cluster_name"], p["server"], server_ca or data["issuing_ca"],
                                   data["certificate"], data["private_key"])
         text = yaml.safe_dump(config, default_flow_style=False, sort_keys=False)
         out = dict(changed=True, reason=reason, user=p["user"], groups=cert_organizations(data["certificate"]),
                    expires=cert_summary(data["certificate"])["not_after"])
+        if self.diff_mode:
+            out["diff"] = {"before": before, "after": dict(after, expires=out["expires"], groups=out["groups"])}
         if p["dest"]:
             write_private(p["dest"], text)
         else:

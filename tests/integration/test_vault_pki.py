@@ -307,8 +307,11 @@ def test_cluster_kubeconfig_logs_in_with_the_roles_groups(play, vault, vault_def
         vault.adapter.post(f"/v1/{mount}/roles/sre", json={
             "allow_any_name": True, "client_flag": True, "server_flag": False,
             "organization": ["capstan:sre", "capstan:oncall"], "max_ttl": "24h"})
-        res = play([{"name": "kc", "capstan.fleet.cluster_kubeconfig": args}], module_defaults=vault_defaults)
+        res = play([{"name": "kc", "capstan.fleet.cluster_kubeconfig": args}], diff=True, module_defaults=vault_defaults)
         assert res.task("kc")["result"]["reason"] == "the groups differ"
+        d = res.task("kc")["result"]["diff"]
+        assert d["before"]["groups"] == ["capstan:sre"] and d["after"]["groups"] == ["capstan:oncall", "capstan:sre"]
+        assert "PRIVATE KEY-----" not in json.dumps(d)
         assert set(whoami(dest)[1]) >= {"capstan:sre", "capstan:oncall"}
 
         # without dest: nothing on disk, the output censored, the registered variable usable
