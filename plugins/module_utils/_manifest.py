@@ -186,6 +186,23 @@ def unchanged(config, live):
     return want is not None and want == have and contained(config, live)
 
 
+def differing(want, have, path=""):
+    """The dotted paths where ``have`` does not hold the values of ``want`` (names only, never values)."""
+    if isinstance(want, dict) and isinstance(have, dict):
+        out = []
+        for k, v in want.items():
+            sub = "%s.%s" % (path, k) if path else k
+            if v is None:
+                if have.get(k) is not None:
+                    out.append(sub)
+            elif k not in have:
+                out.append(sub)
+            else:
+                out += differing(v, have[k], sub)
+        return out
+    return [] if contained(want, have) else [path or "."]
+
+
 def group_of(api_version):
     return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
 
@@ -408,8 +425,9 @@ def _key(obj):
 
 
 class _Run(object):
-    def __init__(self, client, state, check_mode, namespace, applyset):
+    def __init__(self, client, state, check_mode, namespace, applyset, overwrite=True):
         self.client, self.state, self.check_mode = client, state, check_mode
+        self.overwrite = overwrite
         self.namespace, self.applyset = namespace, applyset
         self.pending_ns, self.pending_kinds = set(), set()
         self.before = {}
@@ -484,6 +502,16 @@ class _Run(object):
                 obj_changed = before is not None
             elif before is not None and unchanged(obj, before):
                 after, obj_changed = copy.deepcopy(before), False
+            elif before is not None and not self.overwrite:
+                config = copy.deepcopy(obj)
+                config["metadata"]["annotations"].pop(DIGEST_ANNOTATION, None)
+                if not config["metadata"]["annotations"]:
+                    del config["metadata"]["annotations"]
+                fields = differing(config, before)
+                if fields:
+                    raise KubeError("exists with other values than this configuration in %s, and overwrite=false "
+                                    "leaves existing objects alone" % ", ".join(fields))
+                after, obj_changed = copy.deepcopy(before), False
             else:
                 after = client.apply(obj, dry_run=self.check_mode)
                 # Content, not resourceVersion: the server bumps the latter for bookkeeping
@@ -540,14 +568,15 @@ def _apply_parent(client, applyset, gks, namespaces):
 
 
 def converge(client, docs, state="present", check_mode=False, namespace=None, applyset=None,
-             prune=False, workers=8):
+             prune=False, workers=8, overwrite=True):
     """Apply (or delete) each object; return per-object results and whether anything changed.
 
     With ``applyset`` (an ApplySet) the objects are recorded as its members; with ``prune`` the
     members that are no longer in ``docs`` are deleted (all of them for ``state=absent``), and
-    their results carry ``pruned: True``.
+    their results carry ``pruned: True``. With ``overwrite=False`` an object that exists is left as
+    it is when it holds the configured values, and is an error (naming the fields) when it does not.
     """
-    run = _Run(client, state, check_mode, namespace, applyset)
+    run = _Run(client, state, check_mode, namespace, applyset, overwrite)
     docs = ordered(docs) if state == "present" else list(reversed(ordered(docs)))
     first = [(o, run.prepare(d)) for o, d in docs if d.get("kind") in FIRST_KINDS]
     rest = [(o, run.prepare(d)) for o, d in docs if d.get("kind") not in FIRST_KINDS]

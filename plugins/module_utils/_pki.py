@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import datetime
-import re
 
 try:
     from cryptography import x509
@@ -18,24 +17,9 @@ except ImportError as e:
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = e
 
-from ansible_collections.capstan.fleet.plugins.module_utils._vault import VaultError, call, kv_read, kv_write
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def seconds(value, option="ttl"):
-    """Vault's duration strings (``90``, ``45s``, ``8h``, ``30d``, ``1h30m``) as seconds."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
-    parts = re.findall(r"(\d+)([smhd])", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise VaultError("%s: %r is not a duration such as 45s, 8h or 30d" % (option, value))
-    return sum(int(n) * _UNITS[u] for n, u in parts)
+from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: F401 (seconds: used by modules)
+    VaultError, call, ensure_secrets_engine, kv_read, kv_write, seconds,
+)
 
 
 def read_mounts(client):
@@ -43,28 +27,8 @@ def read_mounts(client):
 
 
 def ensure_mount(client, path, max_lease_ttl, description, check_mode):
-    """Enable a PKI mount or tune its max lease TTL; return (changed, before, after)."""
-    path = path.strip("/")
-    mounts = read_mounts(client)
-    current = mounts.get(path + "/")
-    want_max = seconds(max_lease_ttl, "max_lease_ttl")
-    after = {"type": "pki", "max_lease_ttl": want_max, "description": description or ""}
-    if current is None:
-        if not check_mode:
-            call("enabling PKI at %s" % path, client.sys.enable_secrets_engine, "pki", path=path,
-                 description=description, config={"max_lease_ttl": "%ds" % want_max})
-        return True, None, after
-    if current.get("type") != "pki":
-        raise VaultError("mount %s exists but is a %s secrets engine, not pki" % (path, current.get("type")))
-    before = {"type": "pki", "max_lease_ttl": current["config"].get("max_lease_ttl"),
-              "description": current.get("description") or ""}
-    changed = before["max_lease_ttl"] != want_max or (description is not None and before["description"] != description)
-    if changed and not check_mode:
-        call("tuning %s" % path, client.sys.tune_mount_configuration, path, max_lease_ttl="%ds" % want_max,
-             description=description)
-    if description is None:
-        after["description"] = before["description"]
-    return changed, before, after
+    """Enable a PKI mount or tune it; return (changed, before, after)."""
+    return ensure_secrets_engine(client, path, "pki", None, description, max_lease_ttl, "present", check_mode)
 
 
 def load_cert(pem):
@@ -76,7 +40,9 @@ def cert_summary(pem):
     cn = c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return {
         "common_name": cn[0].value if cn else None,
-        "serial_number": ":".join("%02x" % b for b in c.serial_number.to_bytes(20, "big")).lstrip("0:") or "0",
+        # as Vault writes it: the minimal big-endian bytes (a leading 0x0a stays "0a")
+        "serial_number": ":".join("%02x" % b for b in c.serial_number.to_bytes(
+            max(1, (c.serial_number.bit_length() + 7) // 8), "big")),
         "not_after": c.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "issuer": c.issuer.rfc4514_string(),
     }
@@ -264,6 +230,23 @@ def _norm(value):
     return sorted(value) if isinstance(value, list) else value
 
 
+def role_conflicts(wanted):
+    """Role parameters that contradict each other, as one message naming them; None when none do."""
+    problems = []
+    ttl, max_ttl = seconds(wanted.get("ttl"), "ttl"), seconds(wanted.get("max_ttl"), "max_ttl")
+    if ttl and max_ttl and ttl > max_ttl:
+        problems.append("ttl (%s) is longer than max_ttl (%s)" % (wanted["ttl"], wanted["max_ttl"]))
+    if wanted.get("allow_any_name") and wanted.get("allowed_domains"):
+        problems.append("allow_any_name=true ignores allowed_domains; give one of them")
+    if wanted.get("server_flag") is False and wanted.get("client_flag") is False:
+        problems.append("server_flag=false and client_flag=false make certificates that serve no TLS use")
+    if wanted.get("key_type") == "ec" and wanted.get("key_bits") not in (None, 0, 224, 256, 384, 521):
+        problems.append("key_bits=%s is not an EC curve size (224, 256, 384, 521)" % wanted["key_bits"])
+    if wanted.get("key_type") == "rsa" and wanted.get("key_bits") not in (None, 0, 2048, 3072, 4096, 8192):
+        problems.append("key_bits=%s is not an RSA size Vault accepts (2048, 3072, 4096, 8192)" % wanted["key_bits"])
+    return "; ".join(problems) or None
+
+
 def ensure_role(client, mount, name, wanted, check_mode):
     """Create or update a PKI role so that every given parameter matches; return (changed, before, after)."""
     path = "/v1/%s/roles/%s" % (mount.strip("/"), name)
@@ -369,3 +352,136 @@ def ensure_keypair(client, kv_mount, path, key_type, key_bits, check_mode):
                                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     resp = kv_write(client, kv_mount, path, {"private_key": private, "public_key": public}, version)
     return True, public, (resp or {}).get("data", {}).get("version", version + 1)
+
+
+# ---- Cluster API's certificate Secrets ------------------------------------------------------
+# What kubeadm's control-plane provider reads before it generates its own (cluster-api
+# util/secret, "Using Custom Certificates"): <cluster>-ca, -etcd, -proxy with the CA's
+# certificate and key, <cluster>-sa with the service-account public and private key (PEM), each
+# with tls.crt/tls.key and the cluster-name label. Type kubernetes.io/tls, not
+# cluster.x-k8s.io/secret: Cluster API garbage-collects the latter with the Cluster as its own.
+CAPI_SECRETS = ("ca", "etcd", "proxy", "sa")
+CLUSTER_NAME_LABEL = "cluster.x-k8s.io/cluster-name"
+
+
+def _public_key_pem(key_pem, what):
+    from cryptography.hazmat.primitives import serialization
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError):
+        raise VaultError("%s: private_key is not a PEM private key" % what)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def capi_secrets(client, kv_mount, path, cluster, namespace):
+    """The four Secrets from the key material kept in KV v2 under ``path`` (ca, etcd, proxy, sa).
+    Returns (definitions, summary); the summary holds no secret."""
+    import base64
+    from cryptography.hazmat.primitives import serialization
+
+    definitions, summary = [], {}
+    for name in CAPI_SECRETS:
+        where = "%s/%s/%s" % (kv_mount.strip("/"), path.strip("/"), name)
+        data, _version = kv_read(client, kv_mount, "%s/%s" % (path.strip("/"), name))
+        if data is None:
+            raise VaultError("%s does not exist: the key material of %s-%s is made by vault_pki_ca with export_key "
+                             "(ca, etcd, proxy) or vault_keypair (sa) before the Secrets" % (where, cluster, name))
+        crt = data.get("public_key" if name == "sa" else "certificate")
+        key = data.get("private_key")
+        if not crt or not key:
+            raise VaultError("%s holds no %s and private_key" % (where, "public_key" if name == "sa" else "certificate"))
+        public = _public_key_pem(key, where)
+        if name == "sa":
+            matches = public.strip() == crt.strip()
+            summary[name] = {"kv": where}
+        else:
+            cert = load_cert(crt)
+            matches = public.strip() == cert.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode().strip()
+            summary[name] = dict(cert_summary(crt), kv=where)
+        if not matches:
+            what = "public_key" if name == "sa" else "certificate"
+            raise VaultError("%s: private_key does not belong to its %s" % (where, what))
+        definitions.append({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "%s-%s" % (cluster, name), "namespace": namespace,
+                         "labels": {CLUSTER_NAME_LABEL: cluster}},
+            "data": {"tls.crt": base64.b64encode(crt.encode()).decode(),
+                     "tls.key": base64.b64encode(key.encode()).decode()},
+        })
+    return definitions, summary
+
+
+# ---- expiry report ---------------------------------------------------------------------------
+def expiry_report(client, mounts, certificates, renew_before, now=None):
+    """Every issuer of ``mounts`` and, with ``certificates``, every certificate they store, with
+    its expiry; ``due`` when it expires within ``renew_before`` seconds."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    rows = []
+
+    def row(mount, kind, name, pem, default=False):
+        s = cert_summary(pem)
+        left = load_cert(pem).not_valid_after_utc - now
+        rows.append({"mount": mount, "kind": kind, "name": name, "common_name": s["common_name"],
+                     "serial_number": s["serial_number"], "not_after": s["not_after"], "default": default,
+                     "seconds_left": int(left.total_seconds()),
+                     "due": left.total_seconds() < renew_before})
+
+    for mount in mounts:
+        mount = mount.strip("/")
+        default_pem = default_issuer(client, mount)
+        try:
+            ids = client.adapter.list("/v1/%s/issuers" % mount)
+        except Exception as e:
+            if "404" in str(e) or type(e).__name__ == "InvalidPath":
+                ids = None
+            else:
+                raise VaultError("listing the issuers of %s: %s" % (mount, str(e).split(", on ", maxsplit=1)[0]))
+        for issuer_id in ((ids or {}).get("data") or {}).get("keys") or []:
+            data = call("reading issuer %s of %s" % (issuer_id, mount), client.adapter.get,
+                        "/v1/%s/issuer/%s" % (mount, issuer_id))["data"]
+            row(mount, "issuer", data.get("issuer_name") or issuer_id, data["certificate"],
+                _same_pem(data["certificate"], default_pem))
+        if not certificates:
+            continue
+        try:
+            serials = client.adapter.list("/v1/%s/certs" % mount)
+        except Exception as e:
+            if "404" in str(e) or type(e).__name__ == "InvalidPath":
+                serials = None
+            else:
+                raise VaultError("listing the certificates of %s: %s" % (mount, str(e).split(", on ", maxsplit=1)[0]))
+        for serial in ((serials or {}).get("data") or {}).get("keys") or []:
+            pem = call("reading certificate %s of %s" % (serial, mount), client.adapter.get,
+                       "/v1/%s/cert/%s" % (mount, serial))["data"]["certificate"]
+            if not pem.strip() or _is_ca(pem):
+                continue  # the mount's own CAs are listed as issuers
+            if load_cert(pem).not_valid_after_utc < now:
+                continue  # expired: tidy's business, not a renewal
+            row(mount, "certificate", serial, pem)
+    rows.sort(key=lambda r: (r["seconds_left"], r["mount"], r["name"]))
+    return rows
+
+
+def _is_ca(pem):
+    try:
+        return load_cert(pem).extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _left(secs):
+    if secs < 0:
+        return "expired"
+    days, rest = divmod(secs, 86400)
+    return "%dd%02dh" % (days, rest // 3600) if days else "%dh%02dm" % (rest // 3600, (rest % 3600) // 60)
+
+
+def report_table(rows):
+    """The report as aligned text lines (a header, then a line per row)."""
+    head = ("MOUNT", "KIND", "NAME", "COMMON NAME", "NOT AFTER", "LEFT", "DUE")
+    lines = [(r["mount"], r["kind"], r["name"], r["common_name"] or "", r["not_after"], _left(r["seconds_left"]),
+              "yes" if r["due"] else "") for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    return ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in [head] + lines]

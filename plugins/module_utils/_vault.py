@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 try:
     import hvac
@@ -38,6 +39,24 @@ VAULT_AUTH_ARGSPEC = dict(
 
 class VaultError(FleetError):
     pass
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(value, option="ttl"):
+    """Vault's duration strings (``90``, ``45s``, ``8h``, ``30d``, ``1h30m``) as seconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    parts = re.findall(r"(\d+)([smhd])", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise VaultError("%s: %r is not a duration such as 45s, 8h or 30d" % (option, value))
+    return sum(int(n) * _UNITS[u] for n, u in parts)
 
 
 class _TokenAuth(object):
@@ -214,3 +233,122 @@ def kv_write(client, mount, path, data, cas):
     mount, path = mount.strip("/"), path.strip("/")
     return call("writing %s/%s" % (mount, path), client.adapter.post, "/v1/%s/data/%s" % (mount, path),
                 json={"options": {"cas": cas}, "data": data})
+
+
+def _not_found(e):
+    return isinstance(e, hvac.exceptions.InvalidPath)
+
+
+def _enable(what, fn, exists, *args, **kwargs):
+    """Enable a mount; another run doing the same at the same moment is not an error."""
+    try:
+        fn(*args, **kwargs)
+    except hvac.exceptions.InvalidRequest as e:
+        if "already in use" not in str(e) or not exists():
+            raise VaultError("%s: %s" % (what, _msg(e)))
+    except hvac.exceptions.VaultError as e:
+        raise VaultError("%s: %s" % (what, _msg(e)))
+
+
+def ensure_secrets_engine(client, path, engine, options, description, max_lease_ttl, state, check_mode):
+    """A secrets engine at ``path``: enabled, tuned (description, max lease TTL) or disabled.
+    ``options`` (such as KV's version) are set when it is enabled and checked after.
+    Returns (changed, before or None, after or None)."""
+    path = path.strip("/")
+
+    def current():
+        return call("listing secrets engines", client.sys.list_mounted_secrets_engines)["data"].get(path + "/")
+
+    cur = current()
+    before = None
+    if cur is not None:
+        before = {"type": cur.get("type"), "options": dict(cur.get("options") or {}),
+                  "description": cur.get("description") or "",
+                  "max_lease_ttl": (cur.get("config") or {}).get("max_lease_ttl", 0)}
+    if state == "absent":
+        if cur is not None and not check_mode:
+            call("disabling %s" % path, client.sys.disable_secrets_engine, path)
+        return cur is not None, before, None
+    want_ttl = seconds(max_lease_ttl, "max_lease_ttl")
+    after = {"type": engine, "options": dict(options or {}),
+             "description": description if description is not None else (before or {}).get("description", ""),
+             "max_lease_ttl": want_ttl if want_ttl is not None else (before or {}).get("max_lease_ttl", 0)}
+    if cur is None:
+        if not check_mode:
+            config = {"max_lease_ttl": "%ds" % want_ttl} if want_ttl is not None else None
+            _enable("enabling %s at %s" % (engine, path), client.sys.enable_secrets_engine, current,
+                    engine, path=path, description=description, options=options or None, config=config)
+        return True, None, after
+    if before["type"] != engine:
+        raise VaultError("mount %s exists but is a %s secrets engine, not %s" % (path, before["type"], engine))
+    for key, value in (options or {}).items():
+        if str(before["options"].get(key)) != str(value):
+            raise VaultError("mount %s has %s=%s, not %s; that is set when a mount is enabled and is not changed "
+                             "here" % (path, key, before["options"].get(key), value))
+    after["options"] = before["options"]
+    tune = {}
+    if description is not None and description != before["description"]:
+        tune["description"] = description
+    if want_ttl is not None and want_ttl != before["max_lease_ttl"]:
+        tune["max_lease_ttl"] = "%ds" % want_ttl
+    if tune and not check_mode:
+        call("tuning %s" % path, client.sys.tune_mount_configuration, path, **tune)
+    return bool(tune), before, after
+
+
+def ensure_auth_method(client, path, method, check_mode):
+    """An auth method enabled at ``path``; returns whether it was (or would be) enabled."""
+    path = path.strip("/")
+
+    def current():
+        return call("listing auth methods", client.sys.list_auth_methods)["data"].get(path + "/")
+
+    cur = current()
+    if cur is not None:
+        if cur.get("type") != method:
+            raise VaultError("auth mount %s exists but is a %s auth method, not %s" % (path, cur.get("type"), method))
+        return False
+    if not check_mode:
+        _enable("enabling %s auth at %s" % (method, path), client.sys.enable_auth_method, current,
+                method, path=path)
+    return True
+
+
+APPROLE_DURATIONS = ("token_ttl", "token_max_ttl", "secret_id_ttl", "token_period")
+
+
+def ensure_approle(client, mount, name, wanted, state, check_mode):
+    """An AppRole role with the given parameters (None: left as it is).
+    Returns (changed, before or None, after or None, role_id or None)."""
+    mount = mount.strip("/")
+    path = "/v1/auth/%s/role/%s" % (mount, name)
+    enabled = ensure_auth_method(client, mount, "approle", check_mode) if state == "present" else False
+    current = None
+    if not (enabled and check_mode):
+        try:
+            current = client.adapter.get(path)
+            current = current["data"] if current else None
+        except hvac.exceptions.VaultError as e:
+            if not _not_found(e):
+                raise VaultError("reading AppRole %s at auth/%s: %s" % (name, mount, _msg(e)))
+    if state == "absent":
+        if current is not None and not check_mode:
+            call("deleting AppRole %s at auth/%s" % (name, mount), client.adapter.delete, path)
+        return current is not None, current, None, None
+    want = {}
+    for key, value in wanted.items():
+        if value is None:
+            continue
+        want[key] = seconds(value, key) if key in APPROLE_DURATIONS else value
+    before = None if current is None else {k: current.get(k) for k in want}
+
+    def norm(v):
+        return sorted(v) if isinstance(v, list) else v
+    changed = current is None or any(norm(before[k]) != norm(want[k]) for k in want)
+    if changed and not check_mode:
+        call("writing AppRole %s at auth/%s" % (name, mount), client.adapter.post, path, json=want)
+    role_id = None
+    if not (check_mode and current is None):
+        role_id = call("reading the role ID of %s at auth/%s" % (name, mount), client.adapter.get,
+                       path + "/role-id")["data"]["role_id"]
+    return changed or enabled, before, want, role_id

@@ -79,6 +79,16 @@ options:
         them). CRDs and Namespaces are deleted last.
     type: bool
     default: false
+  overwrite:
+    description:
+      - When false, an object that exists is never changed - it is left alone when it already holds
+        every configured value, and the task fails naming the object and the fields (never their
+        values) when it does not. Missing objects are still created, so a deleted object is
+        repaired by the next run.
+      - For objects that must not be replaced behind the owner's back, such as a cluster's CA in
+        Cluster API's C(<cluster>-ca) Secret.
+    type: bool
+    default: true
   wait:
     description:
       - Wait until Deployments, StatefulSets and DaemonSets of the bundle are rolled out (the
@@ -211,6 +221,7 @@ class Manifest(FleetModule):
             kind=dict(type="str", default="Secret", choices=["Secret", "ConfigMap"]),
         )),
         prune=dict(type="bool", default=False),
+        overwrite=dict(type="bool", default=True),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
         wait_condition=dict(type="dict", options=dict(
@@ -235,7 +246,7 @@ class Manifest(FleetModule):
         applyset = ApplySet(p["applyset"]["name"], p["applyset"]["namespace"], p["applyset"]["kind"]) \
             if p["applyset"] else None
         results, changed = converge(client, docs, p["state"], self.check_mode, p["namespace"],
-                                    applyset=applyset, prune=p["prune"])
+                                    applyset=applyset, prune=p["prune"], overwrite=p["overwrite"])
         if p["wait"] and p["state"] == "present" and not self.check_mode:
             wait_ready(client, [r["object"] for r in results if not r.get("pruned")], p["wait_timeout"],
                        p["wait_condition"])

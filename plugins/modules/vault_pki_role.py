@@ -12,6 +12,9 @@ description:
   - Creates a PKI role or updates it so that every parameter given matches; parameters not
     given are left as the server has them.
   - With C(--diff), shows the parameters that change.
+  - Parameters that contradict each other (O(ttl) longer than O(max_ttl), O(allow_any_name) with
+    O(allowed_domains), neither O(server_flag) nor O(client_flag), a key size the key type has not)
+    are refused before anything is sent.
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vault_auth
@@ -104,9 +107,9 @@ role:
 """
 
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
-from ansible_collections.capstan.fleet.plugins.module_utils._pki import ensure_role  # noqa: E402
+from ansible_collections.capstan.fleet.plugins.module_utils._pki import ensure_role, role_conflicts  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
-    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
+    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, VaultError, vault_client,
 )
 
 ROLE_OPTIONS = dict(
@@ -137,8 +140,11 @@ class VaultPkiRole(FleetModule):
 
     def run(self):
         p = self.params
-        client = vault_client(p)
         wanted = {k: p[k] for k in ROLE_OPTIONS}
+        conflict = role_conflicts(wanted)
+        if conflict:
+            raise VaultError("role %s of %s: %s" % (p["name"], p["mount"], conflict))
+        client = vault_client(p)
         changed, before, after = ensure_role(client, p["mount"], p["name"], wanted, self.check_mode)
         out = dict(changed=changed, role=after)
         if self.diff_mode:

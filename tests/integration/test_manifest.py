@@ -278,3 +278,41 @@ def test_secret_values_never_reach_the_output(play, kube, kube_defaults, ns):
     assert "rotated-secret" not in res.stdout and "cm90YXRlZC1zZWNyZXQ=" not in res.stdout  # ... masked
     live = client.CoreV1Api(kube).read_namespaced_secret("creds", ns).data
     assert live["password"] == "cm90YXRlZC1zZWNyZXQ="  # the real value did reach the server
+
+
+def test_overwrite_false_creates_keeps_and_refuses(play, kube, kube_defaults, ns):
+    """overwrite=false: a missing object is created, one made by someone else that holds the same
+    values is left untouched, one that differs fails the task naming the fields, not the values."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube)
+
+    def task(check=False, **data):
+        return [{"name": "apply", "capstan.fleet.manifest": {
+            "definition": {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "keep", "namespace": ns},
+                           "type": "Opaque",
+                           "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}},
+            "overwrite": False}}]
+
+    core.create_namespaced_secret(ns, client.V1Secret(metadata=client.V1ObjectMeta(name="keep"),
+                                                      string_data={"key": "hand-made-value"}))
+    rv = core.read_namespaced_secret("keep", ns).metadata.resource_version
+    res = play(task(key="hand-made-value"), module_defaults=kube_defaults)
+    assert res.rc == 0 and res.changed() == [], res.stdout
+    assert core.read_namespaced_secret("keep", ns).metadata.resource_version == rv
+
+    for check in (True, False):
+        res = play(task(key="another-value"), check=check, module_defaults=kube_defaults)
+        assert res.rc != 0
+        msg = res.task("apply")["result"]["msg"]
+        assert f"Secret/{ns}/keep" in msg and "data.key" in msg and "overwrite=false" in msg, msg
+        assert "another-value" not in res.stdout and "hand-made-value" not in res.stdout
+        assert base64.b64encode(b"another-value").decode() not in res.stdout
+        assert core.read_namespaced_secret("keep", ns).metadata.resource_version == rv
+
+    core.delete_namespaced_secret("keep", ns)
+    res = play(task(key="another-value"), module_defaults=kube_defaults)
+    assert res.rc == 0 and res.changed() == ["apply"], res.stdout
+    assert base64.b64decode(core.read_namespaced_secret("keep", ns).data["key"]) == b"another-value"
+    res = play(task(key="another-value"), module_defaults=kube_defaults)
+    assert res.rc == 0 and res.changed() == []

@@ -493,3 +493,71 @@ def test_tenant_served_with_the_vault_intermediate(play, vault, vault_defaults, 
     finally:
         for m in (inter, root, kv):
             vault.sys.disable_secrets_engine(m)
+
+
+def test_mount_approle_and_expiry_report_modules(play, vault, vault_defaults, lab):
+    """vault_mount, vault_approle and vault_pki_info: check mode writes nothing, a second run changes
+    nothing, a conflicting existing mount is named; the report lists CAs and stored certificates."""
+    tag = uuid.uuid4().hex[:6]
+    kv, am, root = f"kv-{tag}", f"approle-{tag}", f"pki/rep-{tag}"
+    audit = Path(lab["vault"]["audit_log"])
+    tasks = [
+        {"name": "kv", "capstan.fleet.vault_mount": {"path": kv, "description": "fleet keys"}},
+        {"name": "approle", "capstan.fleet.vault_approle": {
+            "name": "cluster-a", "approle_mount": am, "token_policies": ["cluster-a"], "token_ttl": "20m",
+            "token_max_ttl": "1h"}},
+    ]
+    try:
+        start = audit.stat().st_size
+        res = play(tasks, check=True, diff=True, module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == ["kv", "approle"], res.stdout
+        assert writes_since(audit, start) == []
+        res = play(tasks, diff=True, module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == ["kv", "approle"], res.stdout
+        assert vault.sys.list_mounted_secrets_engines()["data"][kv + "/"]["options"]["version"] == "2"
+        role = vault.auth.approle.read_role("cluster-a", mount_point=am)["data"]
+        assert role["token_policies"] == ["cluster-a"] and role["token_ttl"] == 1200
+        assert res.task("approle")["result"]["role_id"] == \
+            vault.auth.approle.read_role_id("cluster-a", mount_point=am)["data"]["role_id"]
+        res = play(tasks, module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == [], res.stdout
+        changed = [dict(tasks[1]["capstan.fleet.vault_approle"], token_ttl="30m")]
+        res = play([{"name": "approle", "capstan.fleet.vault_approle": changed[0]}], diff=True,
+                   module_defaults=vault_defaults)
+        r = res.task("approle")["result"]
+        assert r["changed"] and r["diff"]["before"]["token_ttl"] == 1200 and r["diff"]["after"]["token_ttl"] == 1800
+
+        res = play([
+            {"name": "v1", "capstan.fleet.vault_mount": {"path": kv, "kv_version": 1}, "ignore_errors": True},
+            {"name": "type", "capstan.fleet.vault_mount": {"path": kv, "type": "pki"}, "ignore_errors": True},
+        ], module_defaults=vault_defaults)
+        assert f"mount {kv} has version=2, not 1" in res.task("v1")["result"]["msg"]
+        assert f"mount {kv} exists but is a kv secrets engine, not pki" in res.task("type")["result"]["msg"]
+
+        res = play([
+            {"name": "root", "capstan.fleet.vault_pki_ca": {
+                "mount": root, "common_name": "Report Root", "ttl": "48h", "max_lease_ttl": "48h"}},
+            {"name": "role", "capstan.fleet.vault_pki_role": {
+                "mount": root, "name": "svc", "allow_any_name": True, "ttl": "2h", "max_ttl": "2h"}},
+            {"name": "cert", "capstan.fleet.vault_pki_cert": {
+                "mount": root, "role": "svc", "common_name": "svc-1", "ttl": "2h"}},
+            {"name": "report", "capstan.fleet.vault_pki_info": {
+                "mounts": [root, "pki/none-" + tag], "renew_before": "24h"}},
+        ], module_defaults=vault_defaults)
+        assert res.rc == 0, res.stdout
+        r = res.task("report")["result"]
+        assert r["changed"] is False and r["missing"] == ["pki/none-" + tag]
+        kinds = [(row["kind"], row["common_name"], row["due"]) for row in r["report"]]
+        assert kinds == [("certificate", "svc-1", True), ("issuer", "Report Root", False)], kinds
+        assert r["due"] == 1 and r["table"][0].startswith("MOUNT") and "svc-1" in r["table"][1]
+        listed = vault.adapter.list(f"/v1/{root}/certs")["data"]["keys"]
+        assert r["report"][0]["serial_number"] == r["report"][0]["name"] and r["report"][0]["name"] in listed
+        res = play([{"name": "gone", "capstan.fleet.vault_mount": {"path": kv, "state": "absent"}}],
+                   module_defaults=vault_defaults)
+        assert res.changed() == ["gone"] and kv + "/" not in vault.sys.list_mounted_secrets_engines()["data"]
+    finally:
+        for m in (kv, root):
+            if m + "/" in vault.sys.list_mounted_secrets_engines()["data"]:
+                vault.sys.disable_secrets_engine(m)
+        if am + "/" in vault.sys.list_auth_methods()["data"]:
+            vault.sys.disable_auth_method(am)

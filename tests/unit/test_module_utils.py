@@ -187,3 +187,56 @@ def test_condition_waits_name_what_is_missing():
     assert condition_pending(obj, {"type": "Available"}) == "no Available condition yet"
     assert condition_pending(obj, {"type": "Ready", "status": "False"}) is None
     assert condition_pending(obj, {"type": "Ready", "status": "False", "reason": "Done"}) == "Ready reason Waiting, not Done"
+
+
+def test_differing_names_fields_never_values():
+    want = {"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"tls.crt": "AAA", "tls.key": "BBB"}, "gone": None}
+    have = {"metadata": {"name": "a", "labels": {"x": "1", "y": "2"}}, "data": {"tls.crt": "AAA", "tls.key": "ZZZ"},
+            "gone": "still"}
+    assert _manifest.differing(want, have) == ["data.tls.key", "gone"]
+    assert _manifest.differing({"data": {"a": "1"}}, {"data": {}}) == ["data.a"]
+    assert _manifest.differing(want, want) == []
+    assert _manifest.differing({"spec": {"ports": [1, 2]}}, {"spec": {"ports": [1]}}) == ["spec.ports"]
+
+
+@pytest.mark.parametrize("wanted, problem", [
+    ({"ttl": "48h", "max_ttl": "1h"}, "ttl (48h) is longer than max_ttl (1h)"),
+    ({"allow_any_name": True, "allowed_domains": ["example.com"]}, "allow_any_name=true ignores allowed_domains"),
+    ({"server_flag": False, "client_flag": False}, "serve no TLS use"),
+    ({"key_type": "ec", "key_bits": 2048}, "key_bits=2048 is not an EC curve size"),
+    ({"key_type": "rsa", "key_bits": 1024}, "key_bits=1024 is not an RSA size"),
+])
+def test_conflicting_role_parameters_are_named(wanted, problem):
+    assert problem in _pki.role_conflicts(wanted)
+
+
+def test_consistent_role_parameters_pass():
+    assert _pki.role_conflicts({"ttl": "8h", "max_ttl": "720h", "allow_any_name": True, "client_flag": True,
+                                "server_flag": False, "key_type": "ec", "key_bits": 256}) is None
+
+
+def test_serial_numbers_are_written_as_vault_writes_them():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = labpki.new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "s")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for serial, text in ((0x0a1b, "0a:1b"), (0xff, "ff"), (0x10000, "01:00:00")):
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(serial).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+                .sign(key, hashes.SHA256()))
+        pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        assert _pki.cert_summary(pem)["serial_number"] == text
+
+
+def test_report_table_aligns_and_marks_due_rows():
+    rows = [{"mount": "pki/a", "kind": "issuer", "name": "root", "common_name": "Root", "not_after": "2036-01-01T00:00:00Z",
+             "seconds_left": 90000, "due": False},
+            {"mount": "pki/clusters/x/kubernetes", "kind": "certificate", "name": "1a:2b", "common_name": "alice",
+             "not_after": "2026-11-25T00:00:00Z", "seconds_left": 3700, "due": True}]
+    lines = _pki.report_table(rows)
+    assert lines[0].split() == ["MOUNT", "KIND", "NAME", "COMMON", "NAME", "NOT", "AFTER", "LEFT", "DUE"]
+    assert lines[1].split()[-1] == "1d01h" and lines[2].split()[-2:] == ["1h01m", "yes"]
+    assert lines[1].index("issuer") == lines[2].index("certificate") == lines[0].index("KIND")

@@ -30,7 +30,8 @@ class CallbackModule(CallbackBase):
         if not path:
             return
         with open(path, "a") as f:
-            f.write(json.dumps({"task": result.task_name, "status": status, "result": result._result}, default=str) + "\n")
+            f.write(json.dumps({"task": result.task_name, "host": result._host.get_name(), "status": status,
+                                "result": result._result}, default=str) + "\n")
 
     def v2_runner_on_ok(self, result):
         self._write(result, "ok")
