@@ -413,6 +413,46 @@ def capi_secrets(client, kv_mount, path, cluster, namespace):
     return definitions, summary
 
 
+# ---- certificates kept in Kubernetes Secrets --------------------------------------------------
+def tls_secret_certificate(kube, name, namespace):
+    """(certificate PEM or None, reason) of a kubernetes.io/tls Secret, read through ``kube``."""
+    import base64
+
+    where = "Secret %s/%s" % (namespace, name)
+    secret = kube.get("v1", "Secret", name, namespace)
+    if secret is None:
+        return None, "%s does not exist" % where
+    data = secret.get("data") or {}
+    if not data.get("tls.crt") or not data.get("tls.key"):
+        return None, "%s holds no tls.crt and tls.key" % where
+    try:
+        return base64.b64decode(data["tls.crt"]).decode(), None
+    except (ValueError, UnicodeDecodeError):
+        return None, "%s: tls.crt is not base64 PEM" % where
+
+
+def put_tls_secret(kube, name, namespace, issued):
+    """Write an issued certificate (Vault's response data) into a kubernetes.io/tls Secret."""
+    import base64
+
+    def b64(text):
+        return base64.b64encode(text.encode()).decode()
+
+    from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeError
+
+    secret = {
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": name, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/managed-by": "capstan.fleet"}},
+        "data": {"tls.crt": b64(issued["certificate"].strip() + "\n" + issued["issuing_ca"].strip() + "\n"),
+                 "tls.key": b64(issued["private_key"]), "ca.crt": b64(issued["issuing_ca"])},
+    }
+    try:
+        kube.apply(secret)
+    except KubeError as e:
+        raise KubeError("writing Secret %s/%s: %s" % (namespace, name, e), status=e.status)
+
+
 # ---- expiry report ---------------------------------------------------------------------------
 def expiry_report(client, mounts, certificates, renew_before, now=None):
     """Every issuer of ``mounts`` and, with ``certificates``, every certificate they store, with

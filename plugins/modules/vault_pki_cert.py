@@ -54,6 +54,29 @@ options:
       - Path prefix of the files to write, C(<dest>.crt) (certificate followed by the issuing CA)
         and C(<dest>.key) (mode 0600).
     type: path
+  secret:
+    description:
+      - A Kubernetes Secret to keep the certificate in, of type C(kubernetes.io/tls) - C(tls.crt)
+        (certificate followed by the issuing CA), C(tls.key), C(ca.crt) - as cert-manager writes
+        them. The present C(tls.crt) decides whether a new certificate is needed; the key goes
+        from Vault to the API server in memory and is never returned.
+      - Mutually exclusive with O(dest).
+    type: dict
+    suboptions:
+      name:
+        description: Name of the Secret.
+        type: str
+        required: true
+      namespace:
+        description: Its namespace.
+        type: str
+        default: default
+      kubeconfig:
+        description: Kubeconfig file of the cluster; C(K8S_AUTH_KUBECONFIG), C(KUBECONFIG) or C(~/.kube/config) when not given.
+        type: path
+      context:
+        description: Kubeconfig context.
+        type: str
 """
 
 EXAMPLES = r"""
@@ -65,6 +88,17 @@ EXAMPLES = r"""
     ttl: 720h
     renew_before: 168h
     dest: /etc/kubernetes/pki/apiserver-etcd-client
+
+- name: A serving certificate kept in a Secret of the management cluster
+  capstan.fleet.vault_pki_cert:
+    mount: pki/clusters/lab-a/kubernetes
+    role: monitoring
+    common_name: prometheus
+    renew_before: 2h
+    secret:
+      name: prometheus-client-tls
+      namespace: monitoring
+      kubeconfig: ~/.kube/mgmt
 """
 
 RETURN = r"""
@@ -93,9 +127,11 @@ reason:
 import os  # noqa: E402
 
 from ansible_collections.capstan.fleet.plugins.module_utils._files import write_private  # noqa: E402
+from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeClient  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, issue, needs_renewal, seconds,
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, issue, needs_renewal, put_tls_secret,
+    seconds, tls_secret_certificate,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
     HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
@@ -113,7 +149,14 @@ class VaultPkiCert(FleetModule):
         ttl=dict(type="str"),
         renew_before=dict(type="str", default="24h"),
         dest=dict(type="path"),
+        secret=dict(type="dict", no_log=False, options=dict(
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", default="default"),
+            kubeconfig=dict(type="path", no_log=False),
+            context=dict(type="str"),
+        )),
     )
+    module_kwargs = dict(mutually_exclusive=[("dest", "secret")])
     required_libs = (("hvac", HAS_HVAC, HVAC_IMPORT_ERROR), ("cryptography", HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR))
 
     def run(self):
@@ -135,6 +178,16 @@ class VaultPkiCert(FleetModule):
                     return dict(changed=False, certificate=present, reason="the present certificate still serves")
             else:
                 reason = "%s or %s does not exist" % (crt, key)
+        kube = None
+        if p["secret"]:
+            kube = KubeClient.from_options({"kubeconfig": p["secret"]["kubeconfig"], "context": p["secret"]["context"]})
+            present, reason = tls_secret_certificate(kube, p["secret"]["name"], p["secret"]["namespace"])
+            if present is not None:
+                before = cert_summary(present)
+                reason = needs_renewal(present, default_issuer(client, mount), p["common_name"], p["alt_names"],
+                                       p["ip_sans"], renew_before)
+                if reason is None:
+                    return dict(changed=False, certificate=present, reason="the present certificate still serves")
         if self.check_mode:
             out = dict(changed=True, reason=reason)
             if self.diff_mode:
@@ -146,6 +199,9 @@ class VaultPkiCert(FleetModule):
         if p["dest"]:
             write_private(p["dest"] + ".key", data["private_key"])
             write_private(p["dest"] + ".crt", data["certificate"] + "\n" + data["issuing_ca"] + "\n")
+        elif kube is not None:
+            self.module.no_log_values.add(data["private_key"])
+            put_tls_secret(kube, p["secret"]["name"], p["secret"]["namespace"], data)
         else:
             out["private_key"] = data["private_key"]
             self.result_no_log = True

@@ -1,5 +1,6 @@
 """Vault PKI hierarchies against the lab's real OpenBao (audit log on): intermediates signed by a
 parent mount, renewed before they expire, with the previous issuer kept."""
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -561,3 +562,49 @@ def test_mount_approle_and_expiry_report_modules(play, vault, vault_defaults, la
                 vault.sys.disable_secrets_engine(m)
         if am + "/" in vault.sys.list_auth_methods()["data"]:
             vault.sys.disable_auth_method(am)
+
+
+def test_certificate_kept_in_a_kubernetes_secret(play, vault, vault_defaults, kube, kubeconfig, lab):
+    """vault_pki_cert with secret: a kubernetes.io/tls Secret (chain, key, ca.crt) written once,
+    left alone while the certificate serves, renewed when the request changes; no key in output."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(kube)
+    tag = uuid.uuid4().hex[:6]
+    mount, ns = f"pki/sec-{tag}", f"sec-{tag}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+
+    def cert(cn="prometheus"):
+        return {"name": "cert", "capstan.fleet.vault_pki_cert": {
+            "mount": mount, "role": "mon", "common_name": cn, "ttl": "2h", "renew_before": "1h",
+            "secret": {"name": "prom-tls", "namespace": ns, "kubeconfig": kubeconfig}}}
+    try:
+        res = play([
+            {"name": "ca", "capstan.fleet.vault_pki_ca": {"mount": mount, "common_name": "Sec Root", "ttl": "24h"}},
+            {"name": "role", "capstan.fleet.vault_pki_role": {
+                "mount": mount, "name": "mon", "allow_any_name": True, "ttl": "2h", "max_ttl": "4h"}},
+            cert(),
+        ], verbosity=3, module_defaults=vault_defaults)
+        assert res.rc == 0 and res.task("cert")["result"]["changed"] is True, res.stdout
+        assert "PRIVATE KEY" not in res.stdout
+        s = core.read_namespaced_secret("prom-tls", ns)
+        data = {k: base64.b64decode(v).decode() for k, v in s.data.items()}
+        assert s.type == "kubernetes.io/tls" and "PRIVATE KEY" in data["tls.key"]
+        assert data["tls.crt"].count("BEGIN CERTIFICATE") == 2
+        leaf = x509.load_pem_x509_certificate(data["tls.crt"].encode())
+        leaf.verify_directly_issued_by(x509.load_pem_x509_certificate(data["ca.crt"].encode()))
+        assert leaf.subject.rfc4514_string() == "CN=prometheus"
+        rv = s.metadata.resource_version
+
+        res = play([cert()], module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == [], res.stdout
+        res = play([cert("alertmanager")], check=True, diff=True, module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == ["cert"] and "common name differs" in res.task("cert")["result"]["reason"]
+        assert core.read_namespaced_secret("prom-tls", ns).metadata.resource_version == rv
+        res = play([cert("alertmanager")], module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == ["cert"]
+        renewed = base64.b64decode(core.read_namespaced_secret("prom-tls", ns).data["tls.crt"])
+        assert x509.load_pem_x509_certificate(renewed).subject.rfc4514_string() == "CN=alertmanager"
+    finally:
+        vault.sys.disable_secrets_engine(mount)
+        core.delete_namespace(ns)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from conftest import run_playbook
+from conftest import REPO, run_playbook
 
 CLUSTERS = ("demo-vs-1", "demo-os-1")
 PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
@@ -285,3 +285,49 @@ def test_role_bad_input_is_a_clear_message(pki, vault, lab, tmp_path):
     msg = json.dumps([r["result"] for r in res.results if r["status"] == "failed"])
     assert f"the Vault server at {lab['vault']['addr']} is sealed" in msg, res.stdout
     assert "Traceback" not in res.stdout + res.stderr
+
+
+def test_rotate_certs_renews_what_is_due_and_reports_the_fleet(pki, vault, kube, lab, kubeconfig, tmp_path):
+    """playbooks/rotate_certs.yml: the cluster CAs under the threshold are made anew (key in KV,
+    old issuer kept), a listed leaf certificate is renewed, Cluster API's Secrets are not
+    touched, and the report (JSON and table) lists every CA with its expiry."""
+    names, prefix = pki.names, pki.names["vault_pki_mount_prefix"]
+    ns = names["vault_pki_cluster_namespace"]
+    res = pki(vault_pki_root_mount=f"{prefix}root", vault_pki_ca_ttl="6h")
+    assert res.rc == 0, res.stdout
+    before = {c: kv(vault, names, f"clusters/{c}/ca")["certificate"] for c in CLUSTERS}
+    _s, secret_before = secret_data(kube, ns, "demo-vs-1-ca")
+    report_dir = tmp_path / "reports"
+    leaf = {"mount": f"{prefix}clusters/demo-vs-1/kubernetes", "role": "monitoring", "common_name": "prometheus",
+            "ttl": "2h", "secret": {"name": "prom-client", "namespace": ns, "kubeconfig": kubeconfig}}
+    extra = dict(names, vault_pki_root_mount=f"{prefix}root", vault_pki_ca_ttl="6h", rotate_report_dir=str(report_dir),
+                 rotate_certificates=[leaf])
+
+    res = run_playbook(REPO / "playbooks" / "rotate_certs.yml", tmp_path, extra_vars=dict(extra, rotate_threshold="1h"))
+    assert res.rc == 0, res.stdout
+    changed = {(r["task"], r["host"]) for r in res.results if r["result"].get("changed")}
+    # nothing due among the CAs: the leaf (new) and the report's directory are the only changes
+    assert changed == {("Renew the listed certificates that are due", "localhost"),
+                       ("A directory for the report", "localhost")}, changed
+    report = json.loads((report_dir / "expiry.json").read_text())
+    assert report["due"] == 0 and report["renewed_cas"] == {}
+    mounts = {row["mount"] for row in report["report"] if row["kind"] == "issuer"}
+    wanted = {f"{prefix}clusters/{c}/{m}" for c in CLUSTERS for m in ("kubernetes", "etcd", "front-proxy")}
+    assert mounts == wanted | {f"{prefix}root"}
+    assert any("prometheus" in line for line in res.task("Expiry of the fleet's CAs and certificates")["result"]["msg"])
+    assert oct((report_dir / "expiry.json").stat().st_mode & 0o777) == "0o600"
+
+    res = run_playbook(REPO / "playbooks" / "rotate_certs.yml", tmp_path, extra_vars=dict(extra, rotate_threshold="7h"))
+    assert res.rc == 0, res.stdout
+    report = json.loads((report_dir / "expiry.json").read_text())
+    assert report["renewed_cas"] == {c: ["kubernetes", "etcd", "front-proxy"] for c in CLUSTERS}
+    for c in CLUSTERS:
+        after = kv(vault, names, f"clusters/{c}/ca")["certificate"]
+        assert after != before[c]
+        issuers = vault.adapter.list(f"/v1/{prefix}clusters/{c}/kubernetes/issuers")["data"]["keys"]
+        assert len(issuers) == 2  # the old CA stays until it expires
+    # the leaf certificate had 2h of 2h left: under 7h, renewed; Cluster API's Secret is untouched
+    assert ("Renew the listed certificates that are due", "localhost") in {
+        (r["task"], r["host"]) for r in res.results if r["result"].get("changed")}
+    assert secret_data(kube, ns, "demo-vs-1-ca")[1] == secret_before
+    assert "demo-vs-1: renewed kubernetes, etcd, front-proxy" in res.stdout
