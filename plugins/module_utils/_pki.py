@@ -208,18 +208,30 @@ def ensure_intermediate(client, mount, pem, parent, common_name, ttl, key_type, 
     return reason, signed["certificate"]
 
 
-def ensure_urls(client, mount, urls, check_mode):
-    """Set issuing certificate and CRL URLs; return (changed, before, after)."""
-    if urls is None:
+def ensure_config(client, mount, endpoint, wanted, durations, check_mode):
+    """Set the given fields of a mount's ``config/<endpoint>`` (urls, crl, auto-tidy): durations
+    compare as seconds, lists as sets. hvac has no method for crl or auto-tidy; the HTTP API is
+    called through its adapter. Returns (changed, before, after); (False, None, None) without
+    ``wanted``."""
+    if not wanted:
         return False, None, None
-    current = call("reading URLs of %s" % mount, client.adapter.get, "/v1/%s/config/urls" % mount.strip("/"))["data"]
-    before = {k: sorted(current.get(k) or []) for k in urls}
-    after = {k: sorted(v or []) for k, v in urls.items()}
+    path = "/v1/%s/config/%s" % (mount.strip("/"), endpoint)
+    current = call("reading config/%s of %s" % (endpoint, mount), client.adapter.get, path)["data"]
+
+    def norm(key, value):
+        if key in durations:
+            return seconds(value, key) if value not in (None, "") else 0
+        return sorted(value or []) if isinstance(value, list) or key in LIST_CONFIG else value
+    before = {k: norm(k, current.get(k)) for k in wanted}
+    after = {k: norm(k, v) for k, v in wanted.items()}
     if before == after:
         return False, before, after
     if not check_mode:
-        call("setting URLs of %s" % mount, client.adapter.post, "/v1/%s/config/urls" % mount.strip("/"), json=urls)
+        call("setting config/%s of %s" % (endpoint, mount), client.adapter.post, path, json=wanted)
     return True, before, after
+
+
+LIST_CONFIG = ("issuing_certificates", "crl_distribution_points", "ocsp_servers")
 
 
 ROLE_DURATIONS = ("ttl", "max_ttl", "not_before_duration")
@@ -411,6 +423,87 @@ def capi_secrets(client, kv_mount, path, cluster, namespace):
                      "tls.key": base64.b64encode(key.encode()).decode()},
         })
     return definitions, summary
+
+
+# ---- leaf certificates --------------------------------------------------------------------------
+def _present(spec, kube, secret):
+    """(present certificate PEM or None, reason when there is none) where ``spec`` keeps it."""
+    import os
+
+    if spec.get("dest"):
+        crt, key = spec["dest"] + ".crt", spec["dest"] + ".key"
+        if os.path.exists(crt) and os.path.exists(key):
+            with open(crt) as f:
+                return f.read(), None
+        return None, "%s or %s does not exist" % (crt, key)
+    if secret:
+        return tls_secret_certificate(kube, secret["name"], secret["namespace"])
+    return None, "no destination is kept: every run issues a certificate"
+
+
+def ensure_certificate(client, mount, role, spec, issuer_pem, renew_before, check_mode, kube=None, secret=None):
+    """Issue a certificate unless the present one (at ``spec['dest']`` or in ``secret``) still
+    serves; place it there. ``issuer_pem`` is a callable (read once, only when needed).
+    Returns (result, summary of the present certificate or None); the result carries the
+    private key only when there is no place to keep it."""
+    from ansible_collections.capstan.fleet.plugins.module_utils._files import write_private
+
+    present, reason = _present(spec, kube, secret)
+    before = None
+    if present is not None:
+        before = cert_summary(present)
+        reason = needs_renewal(present, issuer_pem(), spec["common_name"], spec.get("alt_names") or [],
+                               spec.get("ip_sans") or [], renew_before)
+        if reason is None:
+            return dict(changed=False, certificate=present, reason="the present certificate still serves"), before
+    if check_mode:
+        return dict(changed=True, reason=reason), before
+    data = issue(client, mount, role, spec["common_name"], spec.get("alt_names") or [], spec.get("ip_sans") or [],
+                 spec.get("ttl"))
+    out = dict(changed=True, reason=reason, certificate=data["certificate"], issuing_ca=data["issuing_ca"],
+               serial_number=data["serial_number"], _after=cert_summary(data["certificate"]))
+    if spec.get("dest"):
+        write_private(spec["dest"] + ".key", data["private_key"])
+        write_private(spec["dest"] + ".crt", data["certificate"] + "\n" + data["issuing_ca"] + "\n")
+    elif secret:
+        put_tls_secret(kube, secret["name"], secret["namespace"], data)
+    else:
+        out["private_key"] = data["private_key"]
+    return out, before
+
+
+def ensure_certificates(client, mount, role, specs, renew_before, check_mode, workers):
+    """ensure_certificate for many entries, ``workers`` at a time; results in order. The mount's
+    issuer is read once. The first failure (in order) is raised, naming its entry."""
+    from concurrent.futures import ThreadPoolExecutor
+    import threading
+
+    lock, cache = threading.Lock(), []
+
+    def issuer():
+        with lock:
+            if not cache:
+                cache.append(default_issuer(client, mount))
+            return cache[0]
+
+    def one(index, spec):
+        try:
+            out, _before = ensure_certificate(client, mount, role, spec, issuer, renew_before, check_mode)
+        except VaultError as e:
+            return None, VaultError("certificates[%d] (%s): %s" % (index, spec["common_name"], e))
+        after = out.pop("_after", None)
+        out["common_name"] = spec["common_name"]
+        if after:
+            out["not_after"] = after["not_after"]
+        return out, None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(specs) or 1))) as pool:
+        outcomes = list(pool.map(lambda item: one(*item), enumerate(specs)))
+    errors = [e for _o, e in outcomes if e is not None]
+    if errors:
+        more = " (and %d more failed)" % (len(errors) - 1) if len(errors) > 1 else ""
+        raise VaultError(str(errors[0]) + more)
+    return [o for o, _e in outcomes]
 
 
 # ---- certificates kept in Kubernetes Secrets --------------------------------------------------

@@ -103,6 +103,43 @@ options:
         description: URLs of OCSP responders.
         type: list
         elements: str
+  crl:
+    description: CRL settings written to C(config/crl); only the given fields are set.
+    type: dict
+    suboptions:
+      expiry:
+        description: How long a CRL is valid (such as C(72h)).
+        type: str
+      disable:
+        description: Build no CRL.
+        type: bool
+      auto_rebuild:
+        description: Rebuild the CRL before it expires, instead of on every revocation.
+        type: bool
+      auto_rebuild_grace_period:
+        description: How long before expiry the CRL is rebuilt.
+        type: str
+  auto_tidy:
+    description:
+      - Automatic tidying written to C(config/auto-tidy) - expired certificates and revoked
+        entries removed from storage; only the given fields are set.
+    type: dict
+    suboptions:
+      enabled:
+        description: Tidy automatically.
+        type: bool
+      interval_duration:
+        description: How often (such as C(12h)).
+        type: str
+      tidy_cert_store:
+        description: Remove expired certificates from storage.
+        type: bool
+      tidy_revoked_certs:
+        description: Remove revoked certificates past their expiry.
+        type: bool
+      safety_buffer:
+        description: How long past expiry a certificate is kept (such as C(72h)).
+        type: str
 """
 
 EXAMPLES = r"""
@@ -121,6 +158,15 @@ EXAMPLES = r"""
     common_name: demo-vs-1 kubernetes CA
     ttl: 8760h
     renew_before: 720h
+    crl:
+      expiry: 72h
+      auto_rebuild: true
+    auto_tidy:
+      enabled: true
+      interval_duration: 12h
+      tidy_cert_store: true
+      tidy_revoked_certs: true
+      safety_buffer: 72h
 """
 
 RETURN = r"""
@@ -141,8 +187,8 @@ reason:
 
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, ensure_intermediate, ensure_mount,
-    ensure_root, ensure_urls,
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, ensure_config, ensure_intermediate,
+    ensure_mount, ensure_root,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
     HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, VaultError, vault_client,
@@ -172,6 +218,19 @@ class VaultPkiCa(FleetModule):
             crl_distribution_points=dict(type="list", elements="str"),
             ocsp_servers=dict(type="list", elements="str"),
         )),
+        crl=dict(type="dict", options=dict(
+            expiry=dict(type="str"),
+            disable=dict(type="bool"),
+            auto_rebuild=dict(type="bool"),
+            auto_rebuild_grace_period=dict(type="str"),
+        )),
+        auto_tidy=dict(type="dict", options=dict(
+            enabled=dict(type="bool"),
+            interval_duration=dict(type="str"),
+            tidy_cert_store=dict(type="bool"),
+            tidy_revoked_certs=dict(type="bool"),
+            safety_buffer=dict(type="str"),
+        )),
     )
     module_kwargs = dict(required_if=[("type", "intermediate", ("parent_mount",))])
     required_libs = (("hvac", HAS_HVAC, HVAC_IMPORT_ERROR), ("cryptography", HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR))
@@ -183,13 +242,18 @@ class VaultPkiCa(FleetModule):
         m_changed, m_before, m_after = ensure_mount(client, mount, p["max_lease_ttl"], p["description"], self.check_mode)
         had_mount = m_before is not None
         urls = {k: v for k, v in (p["urls"] or {}).items() if v is not None} or None
+        settings = [("urls", urls, ()),
+                    ("crl", {k: v for k, v in (p["crl"] or {}).items() if v is not None} or None,
+                     ("expiry", "auto_rebuild_grace_period")),
+                    ("auto-tidy", {k: v for k, v in (p["auto_tidy"] or {}).items() if v is not None} or None,
+                     ("interval_duration", "safety_buffer"))]
         if p["export_key"] and p["type"] != "intermediate":
             raise VaultError("export_key: only the key of an intermediate (type=intermediate) is exported")
         issuer_name = p["issuer_name"] or p["type"]
         old_pem = default_issuer(client, mount) if had_mount else None
         if not had_mount and self.check_mode:  # nothing inside a mount that does not exist yet
             reason, pem = "the mount has no CA yet", None
-            u_changed, u_before, u_after = bool(urls), None, urls
+            configs = [(name, bool(wanted), None, wanted) for name, wanted, _d in settings]
         else:
             if p["type"] == "root":
                 ca_changed, pem = ensure_root(client, mount, old_pem, p["common_name"], p["ttl"], p["key_type"], p["key_bits"],
@@ -199,9 +263,10 @@ class VaultPkiCa(FleetModule):
                 reason, pem = ensure_intermediate(client, mount, old_pem, p["parent_mount"], p["common_name"], p["ttl"],
                                                   p["key_type"], p["key_bits"], issuer_name, p["renew_before"],
                                                   self.check_mode, p["export_key"])
-            u_changed, u_before, u_after = ensure_urls(client, mount, urls, self.check_mode)
+            configs = [(name,) + ensure_config(client, mount, name, wanted, durations, self.check_mode)
+                       for name, wanted, durations in settings]
         ca_changed = reason is not None
-        out = dict(changed=m_changed or ca_changed or u_changed, reason=reason)
+        out = dict(changed=m_changed or ca_changed or any(c[1] for c in configs), reason=reason)
         if pem and not (self.check_mode and ca_changed and p["type"] == "intermediate"):
             out["certificate"] = pem
             out["ca"] = cert_summary(pem)
@@ -215,8 +280,9 @@ class VaultPkiCa(FleetModule):
             else:
                 after_ca = {"common_name": p["common_name"], "reason": reason}
             after = {"mount": m_after, key: after_ca}
-            if urls:
-                before["urls"], after["urls"] = u_before, u_after
+            for name, _changed, c_before, c_after in configs:
+                if c_after is not None:
+                    before[name.replace("-", "_")], after[name.replace("-", "_")] = c_before, c_after
             out["diff"] = {"before": before if had_mount else {}, "after": after}
         return out
 

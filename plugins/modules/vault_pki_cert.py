@@ -15,6 +15,9 @@ description:
     requested common name and SANs, and has more than O(renew_before) left.
   - Without O(dest), every run issues a new certificate (and reports C(changed)); the result then
     carries the private key and the task's output is censored as with C(no_log).
+  - With O(certificates), many certificates from the same role in one task (the components of a
+    cluster, a batch of clients), O(workers) requests at a time; each entry decides on its own
+    whether it is renewed.
 author: capstan.fleet developers (@capstan-fleet)
 extends_documentation_fragment:
   - capstan.fleet.vault_auth
@@ -29,9 +32,8 @@ options:
     type: str
     required: true
   common_name:
-    description: Common name of the certificate.
+    description: Common name of the certificate; required unless O(certificates) is given.
     type: str
-    required: true
   alt_names:
     description: DNS subject alternative names.
     type: list
@@ -54,6 +56,39 @@ options:
       - Path prefix of the files to write, C(<dest>.crt) (certificate followed by the issuing CA)
         and C(<dest>.key) (mode 0600).
     type: path
+  certificates:
+    description:
+      - Many certificates from O(role), each renewed on its own; O(renew_before) applies to each.
+        Mutually exclusive with O(common_name), O(dest) and O(secret).
+    type: list
+    elements: dict
+    suboptions:
+      common_name:
+        description: Common name of the certificate.
+        type: str
+        required: true
+      alt_names:
+        description: DNS subject alternative names.
+        type: list
+        elements: str
+        default: []
+      ip_sans:
+        description: IP subject alternative names.
+        type: list
+        elements: str
+        default: []
+      ttl:
+        description: Lifetime; the role's default when not given.
+        type: str
+      dest:
+        description:
+          - Path prefix of the files C(<dest>.crt) and C(<dest>.key) (0600); without it the
+            certificate and key are returned and the task output is censored.
+        type: path
+  workers:
+    description: With O(certificates), how many requests run at the same time.
+    type: int
+    default: 4
   secret:
     description:
       - A Kubernetes Secret to keep the certificate in, of type C(kubernetes.io/tls) - C(tls.crt)
@@ -102,6 +137,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+certificates:
+  description:
+    - With O(certificates), one entry per certificate, in order - C(common_name), C(changed),
+      C(reason), and when issued or found C(certificate), C(serial_number), C(not_after); without
+      C(dest) also C(issuing_ca) and C(private_key) (the task output is then censored).
+  returned: with certificates
+  type: list
+  elements: dict
 certificate:
   description: The certificate (PEM).
   returned: when a certificate was issued or found
@@ -124,17 +167,21 @@ reason:
   type: str
 """
 
-import os  # noqa: E402
-
-from ansible_collections.capstan.fleet.plugins.module_utils._files import write_private  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeClient  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, issue, needs_renewal, put_tls_secret,
-    seconds, tls_secret_certificate,
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, default_issuer, ensure_certificate, ensure_certificates, seconds,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
-    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
+    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, VaultError, vault_client,
+)
+
+CERT_ENTRY = dict(
+    common_name=dict(type="str", required=True),
+    alt_names=dict(type="list", elements="str", default=[]),
+    ip_sans=dict(type="list", elements="str", default=[]),
+    ttl=dict(type="str"),
+    dest=dict(type="path"),
 )
 
 
@@ -143,12 +190,14 @@ class VaultPkiCert(FleetModule):
     argument_spec = dict(
         mount=dict(type="str", required=True),
         role=dict(type="str", required=True),
-        common_name=dict(type="str", required=True),
+        common_name=dict(type="str"),
         alt_names=dict(type="list", elements="str", default=[]),
         ip_sans=dict(type="list", elements="str", default=[]),
         ttl=dict(type="str"),
         renew_before=dict(type="str", default="24h"),
         dest=dict(type="path"),
+        certificates=dict(type="list", elements="dict", options=CERT_ENTRY),
+        workers=dict(type="int", default=4),
         secret=dict(type="dict", no_log=False, options=dict(
             name=dict(type="str", required=True),
             namespace=dict(type="str", default="default"),
@@ -156,57 +205,38 @@ class VaultPkiCert(FleetModule):
             context=dict(type="str"),
         )),
     )
-    module_kwargs = dict(mutually_exclusive=[("dest", "secret")])
+    module_kwargs = dict(mutually_exclusive=[("dest", "secret"), ("certificates", "common_name"),
+                                             ("certificates", "secret"), ("certificates", "dest")],
+                         required_one_of=[("common_name", "certificates")])
     required_libs = (("hvac", HAS_HVAC, HVAC_IMPORT_ERROR), ("cryptography", HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR))
 
     def run(self):
         p = self.params
         renew_before = seconds(p["renew_before"], "renew_before")
+        if p["workers"] < 1:
+            raise VaultError("workers: at least 1, not %d" % p["workers"])
         client = vault_client(p)
         mount = p["mount"].strip("/")
-        reason = "no destination is kept: every run issues a certificate"
-        before = None
-        if p["dest"]:
-            crt, key = p["dest"] + ".crt", p["dest"] + ".key"
-            if os.path.exists(crt) and os.path.exists(key):
-                with open(crt) as f:
-                    present = f.read()
-                before = cert_summary(present)
-                reason = needs_renewal(present, default_issuer(client, mount), p["common_name"], p["alt_names"],
-                                       p["ip_sans"], renew_before)
-                if reason is None:
-                    return dict(changed=False, certificate=present, reason="the present certificate still serves")
-            else:
-                reason = "%s or %s does not exist" % (crt, key)
+        if p["certificates"] is not None:
+            results = ensure_certificates(client, mount, p["role"], p["certificates"], renew_before,
+                                          self.check_mode, p["workers"])
+            for r in results:
+                if r.get("private_key"):
+                    self.result_no_log = True
+                    self.module.no_log_values.add(r["private_key"])
+            return dict(changed=any(r["changed"] for r in results), certificates=results)
         kube = None
         if p["secret"]:
             kube = KubeClient.from_options({"kubeconfig": p["secret"]["kubeconfig"], "context": p["secret"]["context"]})
-            present, reason = tls_secret_certificate(kube, p["secret"]["name"], p["secret"]["namespace"])
-            if present is not None:
-                before = cert_summary(present)
-                reason = needs_renewal(present, default_issuer(client, mount), p["common_name"], p["alt_names"],
-                                       p["ip_sans"], renew_before)
-                if reason is None:
-                    return dict(changed=False, certificate=present, reason="the present certificate still serves")
-        if self.check_mode:
-            out = dict(changed=True, reason=reason)
-            if self.diff_mode:
-                out["diff"] = {"before": before or {}, "after": {"common_name": p["common_name"], "issued": "(new)"}}
-            return out
-        data = issue(client, mount, p["role"], p["common_name"], p["alt_names"], p["ip_sans"], p["ttl"])
-        out = dict(changed=True, reason=reason, certificate=data["certificate"], issuing_ca=data["issuing_ca"],
-                   serial_number=data["serial_number"])
-        if p["dest"]:
-            write_private(p["dest"] + ".key", data["private_key"])
-            write_private(p["dest"] + ".crt", data["certificate"] + "\n" + data["issuing_ca"] + "\n")
-        elif kube is not None:
-            self.module.no_log_values.add(data["private_key"])
-            put_tls_secret(kube, p["secret"]["name"], p["secret"]["namespace"], data)
-        else:
-            out["private_key"] = data["private_key"]
+        spec = {k: p[k] for k in CERT_ENTRY}
+        out, before = ensure_certificate(client, mount, p["role"], spec, lambda: default_issuer(client, mount),
+                                         renew_before, self.check_mode, kube, p["secret"])
+        if out.get("private_key"):
             self.result_no_log = True
         if self.diff_mode:
-            out["diff"] = {"before": before or {}, "after": cert_summary(data["certificate"])}
+            after = out.pop("_after", None) or {"common_name": p["common_name"], "issued": "(new)"}
+            out["diff"] = {"before": before or {}, "after": after if out["changed"] else (before or {})}
+        out.pop("_after", None)
         return out
 
 

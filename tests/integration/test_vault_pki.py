@@ -608,3 +608,79 @@ def test_certificate_kept_in_a_kubernetes_secret(play, vault, vault_defaults, ku
     finally:
         vault.sys.disable_secrets_engine(mount)
         core.delete_namespace(ns)
+
+
+def test_many_certificates_in_one_task(play, vault, vault_defaults, tmp_path):
+    """certificates: entries with dest are kept and renewed on their own; entries without are
+    issued every run and returned (output censored); an entry the role refuses is named."""
+    mount = f"pki/many-{uuid.uuid4().hex[:6]}"
+    entries = [{"common_name": f"node-{i}", "alt_names": [f"node-{i}.lab"], "dest": str(tmp_path / f"node-{i}")}
+               for i in range(5)] + [{"common_name": "returned"}]
+    task = {"name": "many", "capstan.fleet.vault_pki_cert": {
+        "mount": mount, "role": "nodes", "certificates": entries, "ttl": "2h", "renew_before": "1h", "workers": 3}}
+    try:
+        res = play([
+            {"name": "ca", "capstan.fleet.vault_pki_ca": {"mount": mount, "common_name": "Many Root", "ttl": "24h"}},
+            {"name": "role", "capstan.fleet.vault_pki_role": {
+                "mount": mount, "name": "nodes", "allowed_domains": ["lab"], "allow_subdomains": True,
+                "allow_bare_domains": False, "enforce_hostnames": False, "ttl": "2h", "max_ttl": "4h",
+                "require_cn": False}},
+            dict(task, register="many_out"),
+            {"name": "show", "ansible.builtin.debug": {"msg": "{{ many_out.certificates | map(attribute='changed') | list }}"}},
+        ], verbosity=2, module_defaults=vault_defaults)
+        assert res.rc != 0  # the role allows *.lab names only: node-0 is refused, named with its index
+        msg = res.task("many")["result"]["msg"]
+        assert "certificates[0] (node-0)" in msg and "(and 5 more failed)" in msg, msg
+        entries = [dict(e, common_name=e["alt_names"][0]) if e.get("alt_names") else dict(e, common_name="r.lab")
+                   for e in entries]
+        task["capstan.fleet.vault_pki_cert"]["certificates"] = entries
+        res = play([dict(task, register="many_out"),
+                    {"name": "show", "ansible.builtin.debug": {
+                        "msg": "{{ many_out.certificates | map(attribute='changed') | list }}"}}],
+                   module_defaults=vault_defaults)
+        assert res.rc == 0, res.stdout
+        assert res.task("many")["result"].get("censored")  # one entry carries its key
+        assert res.task("show")["result"]["msg"] == [True] * 6
+        assert "PRIVATE KEY" not in res.stdout
+        for i in range(5):
+            pem = (tmp_path / f"node-{i}.crt").read_bytes()
+            assert x509.load_pem_x509_certificate(pem).subject.rfc4514_string() == f"CN=node-{i}.lab"
+            assert oct((tmp_path / f"node-{i}.key").stat().st_mode & 0o777) == "0o600"
+        res = play([dict(task, register="many_out"),
+                    {"name": "show", "ansible.builtin.debug": {
+                        "msg": "{{ many_out.certificates | map(attribute='changed') | list }}"}}],
+                   module_defaults=vault_defaults)
+        assert res.task("show")["result"]["msg"] == [False] * 5 + [True]
+    finally:
+        vault.sys.disable_secrets_engine(mount)
+
+
+def test_crl_and_auto_tidy_settings(play, vault, vault_defaults, lab):
+    """crl and auto_tidy (no hvac method: the HTTP API through hvac's adapter): set, compared as
+    durations, a second run and --check write nothing, a change shows in the diff."""
+    mount = f"pki/tidy-{uuid.uuid4().hex[:6]}"
+    audit = Path(lab["vault"]["audit_log"])
+
+    def task(interval="12h"):
+        return {"name": "ca", "capstan.fleet.vault_pki_ca": {
+            "mount": mount, "common_name": "Tidy Root", "ttl": "24h",
+            "crl": {"expiry": "72h", "auto_rebuild": True},
+            "auto_tidy": {"enabled": True, "interval_duration": interval, "tidy_cert_store": True,
+                          "tidy_revoked_certs": True, "safety_buffer": "72h"}}}
+    try:
+        res = play([task()], module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == ["ca"], res.stdout
+        crl = vault.adapter.get(f"/v1/{mount}/config/crl")["data"]
+        tidy = vault.adapter.get(f"/v1/{mount}/config/auto-tidy")["data"]
+        assert crl["expiry"] == "72h" and crl["auto_rebuild"] is True
+        assert tidy["enabled"] is True and tidy["interval_duration"] == 43200 and tidy["safety_buffer"] == 259200
+        res = play([task()], module_defaults=vault_defaults)
+        assert res.rc == 0 and res.changed() == [], res.stdout
+        start = audit.stat().st_size
+        res = play([task("6h")], check=True, diff=True, module_defaults=vault_defaults)
+        r = res.task("ca")["result"]
+        assert r["changed"] and r["diff"]["before"]["auto_tidy"]["interval_duration"] == 43200
+        assert r["diff"]["after"]["auto_tidy"]["interval_duration"] == 21600
+        assert writes_since(audit, start) == []
+    finally:
+        vault.sys.disable_secrets_engine(mount)
