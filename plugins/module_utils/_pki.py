@@ -18,7 +18,7 @@ except ImportError as e:
     CRYPTOGRAPHY_IMPORT_ERROR = e
 
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: F401 (seconds: used by modules)
-    VaultError, call, ensure_secrets_engine, kv_read, kv_write, seconds,
+    VaultError, call, ensure_secrets_engine, kv_read, kv_write, list_keys, seconds,
 )
 
 
@@ -564,28 +564,14 @@ def expiry_report(client, mounts, certificates, renew_before, now=None):
     for mount in mounts:
         mount = mount.strip("/")
         default_pem = default_issuer(client, mount)
-        try:
-            ids = client.adapter.list("/v1/%s/issuers" % mount)
-        except Exception as e:
-            if "404" in str(e) or type(e).__name__ == "InvalidPath":
-                ids = None
-            else:
-                raise VaultError("listing the issuers of %s: %s" % (mount, str(e).split(", on ", maxsplit=1)[0]))
-        for issuer_id in ((ids or {}).get("data") or {}).get("keys") or []:
+        for issuer_id in list_keys(client, "/v1/%s/issuers" % mount, "listing the issuers of %s" % mount):
             data = call("reading issuer %s of %s" % (issuer_id, mount), client.adapter.get,
                         "/v1/%s/issuer/%s" % (mount, issuer_id))["data"]
             row(mount, "issuer", data.get("issuer_name") or issuer_id, data["certificate"],
                 _same_pem(data["certificate"], default_pem))
         if not certificates:
             continue
-        try:
-            serials = client.adapter.list("/v1/%s/certs" % mount)
-        except Exception as e:
-            if "404" in str(e) or type(e).__name__ == "InvalidPath":
-                serials = None
-            else:
-                raise VaultError("listing the certificates of %s: %s" % (mount, str(e).split(", on ", maxsplit=1)[0]))
-        for serial in ((serials or {}).get("data") or {}).get("keys") or []:
+        for serial in list_keys(client, "/v1/%s/certs" % mount, "listing the certificates of %s" % mount):
             pem = call("reading certificate %s of %s" % (serial, mount), client.adapter.get,
                        "/v1/%s/cert/%s" % (mount, serial))["data"]["certificate"]
             if not pem.strip() or _is_ca(pem):

@@ -239,6 +239,17 @@ def _not_found(e):
     return isinstance(e, hvac.exceptions.InvalidPath)
 
 
+def list_keys(client, path, what):
+    """The keys of a LIST request; [] when there is nothing (Vault answers 404 for an empty list)."""
+    try:
+        resp = client.adapter.list(path)
+    except hvac.exceptions.VaultError as e:
+        if _not_found(e):
+            return []
+        raise VaultError("%s: %s" % (what, _msg(e)))
+    return ((resp or {}).get("data") or {}).get("keys") or []
+
+
 def _enable(what, fn, exists, *args, **kwargs):
     """Enable a mount; another run doing the same at the same moment is not an error."""
     try:
