@@ -5,12 +5,14 @@ kubernetes client, hvac, pyvmomi): check mode writes nothing, a second run chang
 nothing, --diff shows what changes, secrets stay out of the output, bad input fails
 with one message that names the option, file or object.
 """
+import base64
 import json
 import re
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import run_playbook, REPO
 
@@ -349,3 +351,43 @@ def test_set_based_label_selectors_filter_on_the_server(play, kube, kube_default
         assert sorted(o["metadata"]["name"] for o in res.task("sel")["result"]["objects"]) == ["a", "c"]
     finally:
         core.delete_namespace(ns)
+
+
+def test_capi_cluster_info_waits_for_a_tenant_and_hands_its_kubeconfig_in_memory(play, kube, kubeconfig, tenant_factory):
+    """A Cluster created without waiting: capi_cluster_info waits until the lab provisioner has
+    initialised it and written <cluster>-kubeconfig, returns the kubeconfig censored, and the next
+    task reaches the tenant with it; a missing Cluster times out naming what blocks."""
+    from kubernetes import client
+
+    name = f"ci-{uuid.uuid4().hex[:6]}"
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        "cluster.x-k8s.io", tenant_factory.version, "default", "clusters",
+        {"apiVersion": f"cluster.x-k8s.io/{tenant_factory.version}", "kind": "Cluster",
+         "metadata": {"name": name, "namespace": "default"},
+         "spec": {"clusterNetwork": {"pods": {"cidrBlocks": ["10.244.0.0/16"]}}}})
+    tenant_factory.created.append((name, "default"))
+    defaults = {"group/capstan.fleet.kube": {"kubeconfig": kubeconfig}}
+    res = play([
+        {"name": "wait", "capstan.fleet.capi_cluster_info": {"name": name, "wait": True, "wait_timeout": 120,
+                                                             "include_kubeconfig": True}, "register": "tenant"},
+        {"name": "inside", "capstan.fleet.kube_object_info": {
+            "kubeconfig_content": "{{ tenant.kubeconfig }}", "kind": "Namespace", "name": "kube-system"}},
+        {"name": "facts", "ansible.builtin.debug": {"msg": "{{ tenant | dict2items | rejectattr('key', 'eq', "
+                                                           "'kubeconfig') | items2dict }}"}},
+        {"name": "missing", "capstan.fleet.capi_cluster_info": {"name": "nowhere", "wait": True, "wait_timeout": 2},
+         "ignore_errors": True},
+        {"name": "absent", "capstan.fleet.capi_cluster_info": {"name": "nowhere"}},
+    ], verbosity=3, module_defaults=defaults)
+    assert res.rc == 0, res.stdout
+    assert res.task("wait")["result"].get("censored")
+    value = client.CoreV1Api(kube).read_namespaced_secret(f"{name}-kubeconfig", "default").data["value"]
+    key_data = yaml.safe_load(base64.b64decode(value))["users"][0]["user"]["client-key-data"]
+    assert key_data not in res.stdout and "PRIVATE KEY" not in res.stdout
+    assert res.task("inside")["result"]["objects"][0]["metadata"]["name"] == "kube-system"
+    facts = res.task("facts")["result"]["msg"]
+    assert facts["control_plane_initialized"] is True and facts["blocking"] is None and facts["phase"] == "Provisioned"
+    assert facts["api_version"] == f"cluster.x-k8s.io/{tenant_factory.version}"
+    assert facts["control_plane_endpoint"]["host"] == "127.0.0.1"
+    assert res.task("missing")["result"]["msg"] == \
+        "Cluster default/nowhere is not ready after 2s: the Cluster does not exist"
+    assert res.task("absent")["result"]["exists"] is False

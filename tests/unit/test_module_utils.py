@@ -240,3 +240,45 @@ def test_report_table_aligns_and_marks_due_rows():
     assert lines[0].split() == ["MOUNT", "KIND", "NAME", "COMMON", "NAME", "NOT", "AFTER", "LEFT", "DUE"]
     assert lines[1].split()[-1] == "1d01h" and lines[2].split()[-2:] == ["1h01m", "yes"]
     assert lines[1].index("issuer") == lines[2].index("certificate") == lines[0].index("KIND")
+
+
+def test_cluster_state_names_what_blocks_in_both_contracts():
+    from ansible_collections.capstan.fleet.plugins.module_utils._capi_cluster import cluster_state
+
+    assert cluster_state(None) == {"exists": False, "blocking": "the Cluster does not exist"}
+    fresh = cluster_state({"metadata": {"name": "a"}, "spec": {}})
+    assert "no Cluster API controller has reconciled it" in fresh["blocking"]
+    v1beta2 = {"spec": {"controlPlaneEndpoint": {"host": "10.0.0.1", "port": 6443}}, "status": {
+        "phase": "Provisioning", "initialization": {"infrastructureProvisioned": True},
+        "conditions": [{"type": "InfrastructureReady", "status": "True"},
+                       {"type": "ControlPlaneInitialized", "status": "False", "reason": "WaitingForControlPlane",
+                        "message": "0 of 1 machines"}]}}
+    s = cluster_state(v1beta2)
+    assert s["infrastructure_ready"] and not s["control_plane_initialized"]
+    assert s["blocking"] == "ControlPlaneInitialized is False (WaitingForControlPlane: 0 of 1 machines)"
+    assert s["control_plane_endpoint"] == {"host": "10.0.0.1", "port": 6443}
+    v1beta1 = {"status": {"phase": "Provisioning", "infrastructureReady": False, "conditions": [
+        {"type": "InfrastructureReady", "status": "False", "reason": "WaitingForNetwork"}]}}
+    assert cluster_state(v1beta1)["blocking"] == "InfrastructureReady is False (WaitingForNetwork)"
+    v1beta1["status"].update(infrastructureReady=True, conditions=[{"type": "ControlPlaneInitialized", "status": "True"}])
+    assert cluster_state(v1beta1)["blocking"] is None
+    assert cluster_state({"spec": {"paused": True}, "status": {"phase": "Provisioned"}})["blocking"] == \
+        "the Cluster is paused (spec.paused)"
+
+
+def test_waiting_for_a_cluster_gives_up_after_its_timeout_naming_the_blocker():
+    from ansible_collections.capstan.fleet.plugins.module_utils import _capi_cluster
+
+    class Client(object):  # the two reads the wait makes, stubbed to reach the timeout branch
+        def resource_for_group_kind(self, group, kind):
+            return "cluster.x-k8s.io/v1beta2", {}
+
+        def get(self, api_version, kind, name, namespace):
+            return {"status": {"conditions": [{"type": "InfrastructureReady", "status": "False",
+                                               "reason": "NoNetwork"}]}} if kind == "Cluster" else None
+
+    now = [0.0]
+    state, text = _capi_cluster.wait_initialized(Client(), "a", "ns", 3, sleep=lambda s: now.__setitem__(0, now[0] + s),
+                                                 clock=lambda: now[0])
+    assert text is None and state["blocking"] == "InfrastructureReady is False (NoNetwork)"
+    assert 3 <= now[0] < 8 and state["api_version"] == "cluster.x-k8s.io/v1beta2"
