@@ -18,7 +18,7 @@ except ImportError as e:
     CRYPTOGRAPHY_IMPORT_ERROR = e
 
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: F401 (seconds: used by modules)
-    VaultError, call, ensure_secrets_engine, kv_read, kv_write, list_keys, seconds,
+    VaultError, call, ensure_fields, ensure_secrets_engine, kv_read, kv_write, list_keys, seconds,
 )
 
 
@@ -209,37 +209,17 @@ def ensure_intermediate(client, mount, pem, parent, common_name, ttl, key_type, 
 
 
 def ensure_config(client, mount, endpoint, wanted, durations, check_mode):
-    """Set the given fields of a mount's ``config/<endpoint>`` (urls, crl, auto-tidy): durations
-    compare as seconds, lists as sets. hvac has no method for crl or auto-tidy; the HTTP API is
-    called through its adapter. Returns (changed, before, after); (False, None, None) without
-    ``wanted``."""
+    """Set the given fields of a mount's ``config/<endpoint>`` (urls, crl, auto-tidy). hvac has no
+    method for crl or auto-tidy; the HTTP API is called through its adapter. Returns (changed,
+    before, after); (False, None, None) without ``wanted``."""
     if not wanted:
         return False, None, None
     path = "/v1/%s/config/%s" % (mount.strip("/"), endpoint)
-    current = call("reading config/%s of %s" % (endpoint, mount), client.adapter.get, path)["data"]
-
-    def norm(key, value):
-        if key in durations:
-            return seconds(value, key) if value not in (None, "") else 0
-        return sorted(value or []) if isinstance(value, list) or key in LIST_CONFIG else value
-    before = {k: norm(k, current.get(k)) for k in wanted}
-    after = {k: norm(k, v) for k, v in wanted.items()}
-    if before == after:
-        return False, before, after
-    if not check_mode:
-        call("setting config/%s of %s" % (endpoint, mount), client.adapter.post, path, json=wanted)
-    return True, before, after
-
-
-LIST_CONFIG = ("issuing_certificates", "crl_distribution_points", "ocsp_servers")
+    return ensure_fields(client, path, "config/%s of %s" % (endpoint, mount), wanted, durations, check_mode,
+                         current=call("reading config/%s of %s" % (endpoint, mount), client.adapter.get, path)["data"])
 
 
 ROLE_DURATIONS = ("ttl", "max_ttl", "not_before_duration")
-
-
-def _norm(value):
-    """Lists compare as sets of their items: Vault may return them in another order."""
-    return sorted(value) if isinstance(value, list) else value
 
 
 def role_conflicts(wanted):
@@ -260,29 +240,10 @@ def role_conflicts(wanted):
 
 
 def ensure_role(client, mount, name, wanted, check_mode):
-    """Create or update a PKI role so that every given parameter matches; return (changed, before, after)."""
-    path = "/v1/%s/roles/%s" % (mount.strip("/"), name)
-    try:
-        current = client.adapter.get(path)["data"]
-    except Exception as e:
-        if "404" in str(e) or type(e).__name__ == "InvalidPath":
-            current = None
-        else:
-            raise VaultError("reading role %s on %s: %s" % (name, mount, str(e).split(", on ", maxsplit=1)[0]))
-    want = {}
-    for k, v in wanted.items():
-        if v is None:
-            continue
-        want[k] = seconds(v, k) if k in ROLE_DURATIONS else v
-    if current is None:
-        if not check_mode:
-            call("writing role %s on %s" % (name, mount), client.adapter.post, path, json=want)
-        return True, None, want
-    before = {k: current.get(k) for k in want}
-    changed = any(_norm(before[k]) != _norm(want[k]) for k in want)
-    if changed and not check_mode:
-        call("writing role %s on %s" % (name, mount), client.adapter.post, path, json=dict(current, **want))
-    return changed, before, want
+    """Create or update a PKI role so that every given parameter matches; return (changed, before, after).
+    A POST to a PKI role resets what it does not name, so the present parameters are sent along."""
+    return ensure_fields(client, "/v1/%s/roles/%s" % (mount.strip("/"), name), "role %s on %s" % (name, mount),
+                         wanted, ROLE_DURATIONS, check_mode, merge=True)
 
 
 def needs_renewal(cert_pem, ca_pem, common_name, alt_names, ip_sans, renew_before):

@@ -239,6 +239,43 @@ def _not_found(e):
     return isinstance(e, hvac.exceptions.InvalidPath)
 
 
+def read_data(client, path, what):
+    """The ``data`` of a GET, or None when the path does not exist (404)."""
+    try:
+        resp = client.adapter.get(path)
+    except hvac.exceptions.VaultError as e:
+        if _not_found(e):
+            return None
+        raise VaultError("%s: %s" % (what, _msg(e)))
+    return (resp or {}).get("data")
+
+
+def ensure_fields(client, path, what, wanted, durations=(), check_mode=False, merge=False, current=False):
+    """Write the given fields of a Vault object (a PKI role, an AppRole role, a mount's config)
+    when they differ from what is there; fields given as None are left alone. Durations compare
+    as seconds, lists as sets of their items; the values are sent as given. ``merge`` sends the present fields along (for
+    endpoints where a POST resets the fields it does not name); ``current`` is the object when the
+    caller has read it already (None: it does not exist). Returns (changed, before or None, after)."""
+    def norm(key, value):
+        if key in durations:
+            return seconds(value, key) if value not in (None, "") else 0
+        return sorted(value or []) if isinstance(value, list) else value
+
+    given = {k: v for k, v in wanted.items() if v is not None}
+    want = {k: norm(k, v) for k, v in given.items()}
+    if current is False:
+        current = read_data(client, path, "reading " + what)
+    before = None
+    if current is not None:
+        before = {k: norm(k, [] if isinstance(want[k], list) and current.get(k) is None else current.get(k))
+                  for k in want}
+        if before == want:
+            return False, before, want
+    if not check_mode:
+        call("writing " + what, client.adapter.post, path, json=dict(current or {}, **given) if merge else given)
+    return True, before, want
+
+
 def list_keys(client, path, what):
     """The keys of a LIST request; [] when there is nothing (Vault answers 404 for an empty list)."""
     try:
@@ -334,30 +371,13 @@ def ensure_approle(client, mount, name, wanted, state, check_mode):
     mount = mount.strip("/")
     path = "/v1/auth/%s/role/%s" % (mount, name)
     enabled = ensure_auth_method(client, mount, "approle", check_mode) if state == "present" else False
-    current = None
-    if not (enabled and check_mode):
-        try:
-            current = client.adapter.get(path)
-            current = current["data"] if current else None
-        except hvac.exceptions.VaultError as e:
-            if not _not_found(e):
-                raise VaultError("reading AppRole %s at auth/%s: %s" % (name, mount, _msg(e)))
+    current = None if enabled and check_mode else read_data(client, path, "reading AppRole %s at auth/%s" % (name, mount))
     if state == "absent":
         if current is not None and not check_mode:
             call("deleting AppRole %s at auth/%s" % (name, mount), client.adapter.delete, path)
         return current is not None, current, None, None
-    want = {}
-    for key, value in wanted.items():
-        if value is None:
-            continue
-        want[key] = seconds(value, key) if key in APPROLE_DURATIONS else value
-    before = None if current is None else {k: current.get(k) for k in want}
-
-    def norm(v):
-        return sorted(v) if isinstance(v, list) else v
-    changed = current is None or any(norm(before[k]) != norm(want[k]) for k in want)
-    if changed and not check_mode:
-        call("writing AppRole %s at auth/%s" % (name, mount), client.adapter.post, path, json=want)
+    changed, before, want = ensure_fields(client, path, "AppRole %s at auth/%s" % (name, mount), wanted,
+                                          APPROLE_DURATIONS, check_mode, current=current)
     role_id = None
     if not (check_mode and current is None):
         role_id = call("reading the role ID of %s at auth/%s" % (name, mount), client.adapter.get,
