@@ -16,6 +16,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 demo: venv collection ## start the lab and run the main playbook against inventories/lab
 	$(BIN)/ansible-playbook playbooks/lab.yml -e lab_state=up
 	$(BIN)/ansible-playbook -i inventories/lab playbooks/site.yml
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/inspect_tenants.yml
 
 test: venv collection ## every test: unit, integration (real lab), sanity, lint, build
 	$(BIN)/python -m pytest tests

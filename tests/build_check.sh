@@ -27,6 +27,12 @@ ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t inventory capstan.fle
   { cat "$out/doc.txt"; echo "ansible-doc -t inventory capstan.fleet.fleet failed"; exit 1; }
 grep -q "capstan.fleet.fleet ($out/collections/" "$out/doc.txt" || { echo "the inventory plugin was not read from the installed copy"; exit 1; }
 count=$((count + 1))
+for f in $(cd plugins/filter && ls ./*.yml | sed 's|^\./||; s|\.yml$||'); do
+  ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t filter "capstan.fleet.$f" >"$out/doc.txt" 2>&1 ||
+    { cat "$out/doc.txt"; echo "ansible-doc -t filter capstan.fleet.$f failed"; exit 1; }
+  grep -q "capstan.fleet.$f ($out/collections/" "$out/doc.txt" || { echo "filter $f was not read from the installed copy"; exit 1; }
+  count=$((count + 1))
+done
 roles=0
 for r in $(ls roles); do
   ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t role "capstan.fleet.$r" >"$out/doc.txt" 2>&1 ||

@@ -628,6 +628,9 @@ def _tenant_host(fleet, name, c, served_by, problems):
         "fleet_customer": c["customer"],
         "fleet_environment": env,
         "fleet_management_cluster": mgmt,
+        # how the tenant path reaches its management cluster and its GitOps repository
+        "fleet_management_access": _plain(mgmt_data.get("access") or {}),
+        "fleet_management_git": _plain(mgmt_data.get("git") or {}),
         "fleet_release": release,
         "fleet_release_held": bool(data.get("hold_release")),
         "fleet_versions": _versions(rel_data),

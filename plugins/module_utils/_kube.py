@@ -204,6 +204,11 @@ class KubeClient(object):
             raise KubeError("the urllib3 Python library is required")
         self.server = server.rstrip("/")
         ctx = ssl.create_default_context(cafile=ca_file, cadata=ca_pem.decode() if ca_pem else None)
+        if (ca_pem or ca_file) and hasattr(ssl, "VERIFY_X509_PARTIAL_CHAIN"):
+            # The CA of a kubeconfig is a trust anchor even when it is an intermediate (a tenant
+            # cluster's CA issued by Vault under the fleet root): Go's crypto/x509, and so kubectl,
+            # trust any certificate of the pool; OpenSSL does only with this flag.
+            ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         if not validate_certs:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE

@@ -414,6 +414,29 @@ def wait_ready(client, objects, timeout=300, condition=None):
         time.sleep(next(delays))
 
 
+def wait_gone(client, objects, timeout=300):
+    """Wait until none of ``objects`` exists any more (finalizers done). Raises naming the ones left
+    and the finalizers that hold them."""
+    deadline = time.monotonic() + timeout
+    delays = _backoff(0.1, 1.5, 2.0)
+    left = list(objects)
+    while left:
+        still = []
+        for obj in left:
+            meta = obj["metadata"]
+            live = client.get(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
+            if live is not None:
+                still.append((obj, live))
+        if not still:
+            return
+        if time.monotonic() > deadline:
+            raise KubeError("still there after %ss: %s" % (timeout, "; ".join(
+                "%s (finalizers: %s)" % (ident(o), ", ".join((live.get("metadata") or {}).get("finalizers") or []) or "none")
+                for o, live in still)))
+        left = [o for o, _l in still]
+        time.sleep(next(delays))
+
+
 # ---- converge --------------------------------------------------------------------------------
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 PREFETCH_MIN = 4  # objects of one kind in one namespace from which one LIST beats a GET each

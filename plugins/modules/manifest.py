@@ -30,7 +30,8 @@ options:
   definition:
     description:
       - One object (a dict), a list of objects, or YAML text with one or more documents.
-      - Mutually exclusive with O(src).
+      - May be combined with O(src) - the objects of both are applied together (Namespaces and
+        CRDs first, as always), for example upstream files plus the objects that configure them.
     type: raw
   src:
     description:
@@ -93,7 +94,8 @@ options:
     description:
       - Wait until Deployments, StatefulSets and DaemonSets of the bundle are rolled out (the
         rules of C(kubectl rollout status)) and, with O(wait_condition), until the objects meet
-        the condition. Not done in check mode.
+        the condition. With O(state=absent), wait until the objects are gone (their finalizers
+        done); the timeout message names those left and their finalizers. Not done in check mode.
     type: bool
     default: false
   wait_timeout:
@@ -202,7 +204,7 @@ from ansible_collections.capstan.fleet.plugins.module_utils._kube import (  # no
     KUBE_AUTH_ARGSPEC, HAS_URLLIB3, HAS_YAML, URLLIB3_IMPORT_ERROR, YAML_IMPORT_ERROR, KubeClient,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._manifest import (  # noqa: E402
-    ApplySet, converge, load_documents, redact, secret_values, wait_ready,
+    ApplySet, converge, load_documents, redact, secret_values, wait_gone, wait_ready,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 
@@ -232,7 +234,6 @@ class Manifest(FleetModule):
         )),
     )
     module_kwargs = dict(
-        mutually_exclusive=[("definition", "src")],
         required_one_of=[("definition", "src")],
         required_if=[("prune", True, ("applyset",))],
     )
@@ -250,6 +251,8 @@ class Manifest(FleetModule):
         if p["wait"] and p["state"] == "present" and not self.check_mode:
             wait_ready(client, [r["object"] for r in results if not r.get("pruned")], p["wait_timeout"],
                        p["wait_condition"])
+        if p["wait"] and p["state"] == "absent" and not self.check_mode:
+            wait_gone(client, [r["object"] for r in results], p["wait_timeout"])
         out = dict(
             changed=changed,
             objects=[dict({k: r[k] for k in ("id", "origin", "changed")}, result=redact(r["result"]))

@@ -14,7 +14,7 @@ from cryptography import x509
 
 from conftest import REPO, run_playbook
 
-CLUSTERS = ("demo-vs-1", "demo-os-1")
+CLUSTERS = ("demo-vs-1", "demo-os-1", "demo-vs-2")
 PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 

@@ -78,7 +78,17 @@ def test_cache_serves_the_second_run(tmp_path):
 def test_lab_inventory_is_a_fleet():
     data = json.loads(inventory("-i", "inventories/lab", "--list").stdout)
     assert data["management_clusters"]["hosts"] == ["lab-mgmt"]
-    assert sorted(data["tenant_clusters"]["hosts"]) == ["demo-os-1", "demo-vs-1"]
+    assert sorted(data["tenant_clusters"]["hosts"]) == ["demo-os-1", "demo-vs-1", "demo-vs-2"]
+
+    def plain(v):  # ansible-inventory marks strings as {"__ansible_unsafe": ...}
+        return v.get("__ansible_unsafe", v) if isinstance(v, dict) else v
+    hv = data["_meta"]["hostvars"]
+    modes = sorted(plain(hv[h]["fleet_config"]["bootstrap"]["mode"]) for h in data["tenant_clusters"]["hosts"])
+    assert modes == ["clusterresourceset", "push", "remote"]  # one tenant per bootstrap mode
+    assert sorted(plain(hv[h]["fleet_infrastructure"]["type"]) for h in hv if h.startswith("demo")) == ["openstack", "vsphere", "vsphere"]
+    # the tenant path reaches its management cluster with the model's access and Git settings
+    assert hv["demo-vs-1"]["fleet_management_access"] == {"lab": True}
+    assert plain(hv["demo-vs-1"]["fleet_management_git"]["branch"]) == "main"
 
 
 @pytest.mark.parametrize("today", ["2026-13-40"])

@@ -13,6 +13,10 @@ GOVMOMI_VERSION = "v0.46.3"
 CLUSTERCTL_VERSION = "v1.13.2"
 # drone/envsubst, the variable dialect of that clusterctl (its go.mod pins this version)
 ENVSUBST_VERSION = "v2.0.0-20210730161058-179042472c46"
+# Cluster API Provider vSphere: its CRDs and metadata.yaml, read from the Go module, make the
+# lab's infrastructure-vsphere repository (artifacts.py); v1.14 is the CAPV of Cluster API 1.11+
+CAPV_MODULE = "sigs.k8s.io/cluster-api-provider-vsphere"
+CAPV_VERSION = "v1.14.0"
 # etcd v3.6.16 and kwok v0.8.0 declare `go 1.26.0` in their go.mod files.
 MIN_GO = (1, 26)
 

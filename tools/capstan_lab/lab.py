@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from capstan_lab import build, config, pki, procs
+from capstan_lab import artifacts, build, config, pki, procs
 from capstan_lab.errors import LabError
 
 ORDER = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "openbao", "vcsim", "provisioner"]
@@ -82,7 +82,7 @@ class Lab:
             comps[name] = "healthy" if self._healthy(name, state)[0] else "unhealthy"
         overall = "up" if all(v == "healthy" for v in comps.values()) else "degraded"
         out = {"state": overall, "state_dir": str(self.dir), "components": comps}
-        out.update({k: state[k] for k in ("kubeconfig", "kubernetes", "vault", "vsphere", "versions") if k in state})
+        out.update({k: state[k] for k in ("kubeconfig", "kubernetes", "vault", "vsphere", "versions", "artifacts_dir") if k in state})
         return out
 
     # ---- up/down -------------------------------------------------------------
@@ -113,6 +113,8 @@ class Lab:
         state["binaries"]["bao"] = str(bao)
         self.save(state)
         try:
+            state["artifacts_dir"] = str(artifacts.ensure(self.dir, self.progress))
+            self.save(state)
             self._make_pki(state)
             for name in ORDER:
                 self.progress(f"lab: starting {name}")

@@ -10,13 +10,20 @@ stops that apiserver, deletes the tenant's etcd keys and the secrets it created.
 
 Annotate a Cluster with ``lab.capstan.fleet/stopped: "true"`` to stop its apiserver
 (an outage), and remove the annotation to start it again.
+
+It also plays Cluster API's ClusterResourceSet controller in its simplest form: the
+resources (ConfigMaps) of each ClusterResourceSet are applied, server-side with the lab's
+kubectl, into every running tenant whose Cluster its selector matches, again whenever their
+content changes (strategy Reconcile). No ClusterResourceSetBinding is written.
 """
 import argparse
 import base64
 import datetime
 import json
+import hashlib
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -96,6 +103,11 @@ class Provisioner:
                 except self.ApiException as e:
                     if e.status not in (404, 409):  # gone or changed meanwhile: next round
                         raise
+            try:
+                self.reconcile_resource_sets(items)
+            except self.ApiException as e:
+                if e.status not in (404, 409):
+                    raise
         for d in self.tenants_dir.iterdir():
             if d.is_dir() and d.name not in seen:
                 log(f"tenant {d.name}: Cluster is gone, cleaning up")
@@ -295,6 +307,61 @@ class Provisioner:
             GROUP, version, m["namespace"], "clusters", m["name"], {"status": body}
         )
         log(f"tenant {m['namespace']}/{m['name']}: status Provisioned ({version})")
+
+    # ---- ClusterResourceSets ----------------------------------------------------------
+    def reconcile_resource_sets(self, clusters):
+        try:
+            crd = self.ext.read_custom_resource_definition("clusterresourcesets.addons.cluster.x-k8s.io")
+        except self.ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        version = next(v.name for v in crd.spec.versions if v.storage)
+        for crs in self.custom.list_cluster_custom_object("addons.cluster.x-k8s.io", version, "clusterresourcesets")["items"]:
+            ns = crs["metadata"]["namespace"]
+            wanted = ((crs["spec"].get("clusterSelector") or {}).get("matchLabels") or {})
+            if not wanted:
+                continue  # an empty selector matches no cluster, as in Cluster API
+            for cluster in clusters:
+                m = cluster["metadata"]
+                labels = m.get("labels") or {}
+                if m["namespace"] != ns or any(labels.get(k) != v for k, v in wanted.items()):
+                    continue
+                tdir = self.tenants_dir / f"{ns}_{m['name']}"
+                if not procs.alive(self._meta(tdir).get("pid"), "kube-apiserver"):
+                    continue
+                self.apply_resource_set(crs, ns, tdir)
+
+    def apply_resource_set(self, crs, ns, tdir):
+        texts = []
+        for res in crs["spec"].get("resources") or []:
+            if res.get("kind") != "ConfigMap":
+                continue
+            try:
+                cm = self.core.read_namespaced_config_map(res["name"], ns)
+            except self.ApiException as e:
+                if e.status == 404:
+                    return  # not all there yet
+                raise
+            texts += [cm.data[k] for k in sorted(cm.data or {})]
+        bundle = "\n---\n".join(texts)
+        digest = hashlib.sha256(bundle.encode()).hexdigest()
+        mark = tdir / f"crs-{crs['metadata']['name']}.sha256"
+        if mark.exists() and mark.read_text() == digest:
+            return
+        sec = self._secret(ns, f"{tdir.name.split('_', 1)[1]}-kubeconfig")
+        if sec is None:
+            return
+        kcfg = tdir / "admin.kubeconfig"
+        pki.write_private(kcfg, base64.b64decode(sec.data["value"]))
+        proc = subprocess.run([self.state["binaries"]["kubectl"], "--kubeconfig", str(kcfg), "apply", "--server-side",
+                               "--force-conflicts", "--field-manager=clusterresourceset", "-f", "-"],
+                              input=bundle, capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:  # CRDs not Established yet for the CRs of the same bundle: next round
+            log(f"tenant {tdir.name}: ClusterResourceSet {crs['metadata']['name']} not applied yet: {proc.stderr.strip()[:300]}")
+            return
+        mark.write_text(digest)
+        log(f"tenant {tdir.name}: applied ClusterResourceSet {crs['metadata']['name']}")
 
     def teardown(self, tdir, cluster):
         info = self._meta(tdir)
