@@ -180,6 +180,17 @@ def tenant_factory(kube, cluster_crd):
         factory.delete(name, ns)
 
 
+def remove_vault_pki(vault, names, clusters):
+    """Remove what a vault_pki run with test-own ``names`` (the role's variables) made in Vault."""
+    for path in list(vault.sys.list_mounted_secrets_engines()["data"]):
+        if path.startswith(names["vault_pki_mount_prefix"]) or path == names["vault_pki_kv_mount"] + "/":
+            vault.sys.disable_secrets_engine(path)
+    if names["vault_pki_approle_mount"] + "/" in vault.sys.list_auth_methods()["data"]:
+        vault.sys.disable_auth_method(names["vault_pki_approle_mount"])
+    for c in clusters:
+        vault.sys.delete_policy(names["vault_pki_policy_prefix"] + c)
+
+
 # ---- running the collection's modules and playbooks --------------------------------
 class PlayResult:
     def __init__(self, proc, results):

@@ -48,7 +48,8 @@ def remote_kustomizations(tenant, namespace, source, cni_path, flux_path, sync_p
 
 
 def crs_objects(tenant, namespace, documents, strategy="Reconcile", capi="v1beta2"):
-    return _wrap(_tenant.crs_objects, _plain(tenant), namespace, [(str(k), str(v)) for k, v in documents], strategy, capi)
+    docs = [(str(k), str(v) if isinstance(v, str) else _plain(v)) for k, v in documents]
+    return _wrap(_tenant.crs_objects, _plain(tenant), namespace, docs, strategy, capi)
 
 
 def components_path(tenant):

@@ -29,6 +29,7 @@ import json
 import re
 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
+from ansible_collections.capstan.fleet.plugins.module_utils._kube import yaml
 
 INFRA_GROUP = "infrastructure.cluster.x-k8s.io"
 CLUSTER_LABEL = "cluster.x-k8s.io/cluster-name"
@@ -494,11 +495,14 @@ def remote_kustomizations(tenant, namespace, source, cni_path, flux_path, sync_p
 
 
 def crs_objects(tenant, namespace, documents, strategy="Reconcile", capi="v1beta2"):
-    """``clusterresourceset`` mode: one ConfigMap per bundle (each under the 1 MiB object limit)
+    """``clusterresourceset`` mode: one ConfigMap per bundle - YAML text, or a list of objects -
+    (each under the 1 MiB object limit)
     and a ClusterResourceSet selecting the cluster by the label capstan.fleet puts on it."""
     name = tenant["fleet_name"]
     objs, resources = [], []
     for key, text in documents:
+        if not isinstance(text, str):  # objects: one YAML stream
+            text = "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in text)
         if len(text.encode()) > 1000 * 1024:
             raise TenantError("%s: bundle %s is %d bytes, over a ConfigMap's 1 MiB" % (name, key, len(text.encode())))
         cm = "%s-%s" % (name, key)

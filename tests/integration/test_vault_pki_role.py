@@ -12,7 +12,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from conftest import REPO, run_playbook
+from conftest import REPO, remove_vault_pki, run_playbook
 
 CLUSTERS = ("demo-vs-1", "demo-os-1", "demo-vs-2")
 PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
@@ -51,13 +51,7 @@ def pki(lab, vault, kube, tmp_path):
 
     run.names, run.tag = names, tag
     yield run
-    for path, mount in list(vault.sys.list_mounted_secrets_engines()["data"].items()):
-        if path.startswith(names["vault_pki_mount_prefix"]) or path == names["vault_pki_kv_mount"] + "/":
-            vault.sys.disable_secrets_engine(path)
-    if names["vault_pki_approle_mount"] + "/" in vault.sys.list_auth_methods()["data"]:
-        vault.sys.disable_auth_method(names["vault_pki_approle_mount"])
-    for c in CLUSTERS:
-        vault.sys.delete_policy(f"t{tag}-{c}")
+    remove_vault_pki(vault, names, CLUSTERS)
     try:
         client.CoreV1Api(kube).delete_namespace(names["vault_pki_cluster_namespace"])
     except client.exceptions.ApiException:

@@ -186,6 +186,9 @@ def test_remote_and_crs_objects():
     assert crs["kind"] == "ClusterResourceSet" and crs["spec"]["strategy"] == "Reconcile"
     assert crs["spec"]["clusterSelector"] == {"matchLabels": {"cluster.x-k8s.io/cluster-name": "acme-01"}}
     assert crs["spec"]["resources"] == [{"kind": "ConfigMap", "name": "acme-01-calico"}, {"kind": "ConfigMap", "name": "acme-01-flux"}]
+    # objects are written as one YAML stream
+    (cm, _crs) = _tenant.crs_objects(t, "acme", [("sync", [{"kind": "A"}, {"kind": "B"}])])
+    assert [d["kind"] for d in yaml.safe_load_all(cm["data"]["sync.yaml"]) if d] == ["A", "B"]
     with pytest.raises(TenantError, match="over a ConfigMap's 1 MiB"):
         _tenant.crs_objects(t, "acme", [("big", "x" * (1024 * 1024))])
     assert _tenant.definitions_path(t) == "mgmt-prd/sites/fra1/acme/acme-01"
