@@ -536,7 +536,17 @@ class _Run(object):
                                     "leaves existing objects alone" % ", ".join(fields))
                 after, obj_changed = copy.deepcopy(before), False
             else:
-                after = client.apply(obj, dry_run=self.check_mode)
+                try:
+                    after = client.apply(obj, dry_run=self.check_mode)
+                except KubeError as e:
+                    if not (self.check_mode and before is None and e.status == 404 and meta.get("namespace")
+                            and 'namespaces "%s" not found' % meta["namespace"] in str(e)):
+                        raise
+                    # check mode: its Namespace does not exist yet - an earlier task of a real run
+                    # makes it (a play's first run in --check) - so it is reported as to be created
+                    self.pending_ns.add(meta["namespace"])
+                    return {"origin": origin, "id": ident(obj), "changed": True, "before": None,
+                            "after": normalize(obj), "result": obj, "object": obj}
                 # Content, not resourceVersion: the server bumps the latter for bookkeeping
                 # alone (the one-time "before-first-apply" managedFields entry on the second
                 # apply of an object that admission added fields to), which is no change.

@@ -32,8 +32,20 @@ def write_book(path, hosts="tenant_clusters", pki=True, roles=("tenant_cluster",
     return path
 
 
+@pytest.fixture(scope="module")
+def management(lab, tmp_path_factory):
+    """The lab's management cluster converged as site.yml does first: cert-manager, the providers
+    of release lab-r2 (vSphere and OpenStack among them) and Flux."""
+    tmp = tmp_path_factory.mktemp("management")
+    book = tmp / "mgmt.yml"
+    book.write_text(yaml.safe_dump([{"name": "Management", "hosts": "management_clusters", "gather_facts": False,
+                                     "roles": [{"role": "capstan.fleet.management_cluster"}]}]))
+    res = run_playbook(book, tmp)
+    assert res.rc == 0, res.stdout[-3000:]
+
+
 @pytest.fixture
-def fleet(lab, vault, kube, tmp_path):
+def fleet(lab, vault, kube, tmp_path, management):
     """Runs playbooks against the lab inventory with this test's own namespace and Vault mounts."""
     from kubernetes import client
 
@@ -197,6 +209,24 @@ def test_three_modes_end_to_end_rerun_and_check(fleet, lab, tmp_path):
     # and a real run mends both
     res = fleet(book)
     assert res.rc == 0 and sorted(r["host"] for r in res.results if r["result"].get("changed")) == [REMOTE, PUSH]
+
+
+def test_check_mode_on_a_new_fleet_writes_nothing(fleet, lab, vault, tmp_path):
+    """--check before anything exists: every role runs through, nothing is written to the
+    management cluster or Vault, and push does not wait for tenants that are not there."""
+    res = fleet(write_book(tmp_path / "site.yml"), check=True, diff=True)
+    assert res.rc == 0, res.stdout[-4000:]
+    from kubernetes import client
+
+    with pytest.raises(client.exceptions.ApiException) as e:
+        fleet.core.read_namespace(fleet.ns)
+    assert e.value.status == 404
+    assert not [p for p in vault.sys.list_mounted_secrets_engines()["data"] if p.startswith(f"pki/t{fleet.tag}/")]
+    for name in TENANTS:
+        assert cluster(fleet, name) is None
+    # what a real run would do is reported
+    assert {r["host"] for r in res.results if r["result"].get("changed")} >= set(TENANTS)
+    assert res.task("Push | Calico with the cluster's pod CIDR, Flux, and Flux's sync objects")["status"] == "skipped"
 
 
 def test_push_waits_for_a_tenant_that_is_down_or_fails_naming_it(fleet, lab, tmp_path):

@@ -684,3 +684,34 @@ def test_crl_and_auto_tidy_settings(play, vault, vault_defaults, lab):
         assert writes_since(audit, start) == []
     finally:
         vault.sys.disable_secrets_engine(mount)
+
+
+def test_many_roles_in_one_task(play, vault, vault_defaults, pki_mount):
+    """vault_pki_role with roles: entries take the task's parameters unless they set their own."""
+    other = f"pki/roles-{uuid.uuid4().hex[:6]}"
+    vault.sys.enable_secrets_engine("pki", path=other)
+    try:
+        task = {"capstan.fleet.vault_pki_role": {
+            "mount": pki_mount, "allow_any_name": True, "client_flag": True, "server_flag": False, "ttl": "1h",
+            "max_ttl": "4h", "roles": [
+                {"name": "admin", "organization": ["kubeadm:cluster-admins"], "no_store": True},
+                {"name": "etcd-client", "mount": other, "ttl": "2h"}]}, "register": "r"}
+        res = play([task], module_defaults=vault_defaults, diff=True)
+        assert res.rc == 0, res.stdout
+        out = res.results[-1]["result"]
+        assert out["changed"] and [(x["mount"], x["name"], x["changed"]) for x in out["roles"]] == [
+            (pki_mount, "admin", True), (other, "etcd-client", True)]
+        admin = vault.adapter.get(f"/v1/{pki_mount}/roles/admin")["data"]
+        client = vault.adapter.get(f"/v1/{other}/roles/etcd-client")["data"]
+        assert admin["organization"] == ["kubeadm:cluster-admins"] and admin["no_store"] is True and admin["ttl"] == 3600
+        assert client["ttl"] == 7200 and client["max_ttl"] == 14400 and client["server_flag"] is False
+        res = play([task], module_defaults=vault_defaults)
+        assert res.rc == 0 and not res.results[-1]["result"]["changed"]
+        # one bad entry stops the task before anything is written, naming it
+        task["capstan.fleet.vault_pki_role"]["roles"].append({"name": "bad", "ttl": "9h"})
+        res = play([dict(task, ignore_errors=True)], module_defaults=vault_defaults)
+        msg = res.results[-1]["result"]["msg"]
+        assert msg.startswith("role bad of %s:" % pki_mount) and "max_ttl" in msg, msg
+        assert "bad" not in (vault.adapter.list(f"/v1/{pki_mount}/roles")["data"]["keys"])
+    finally:
+        vault.sys.disable_secrets_engine(other)

@@ -37,7 +37,8 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._close()
-        self.current = {"task": task.get_name(), "action": task.action, "start": time.monotonic(), "ran": 0, "skipped": 0}
+        self.current = {"task": task.get_name(), "action": task.action, "start": time.monotonic(), "ran": 0, "skipped": 0,
+                        "items": 0}
 
     def _result(self, result, skipped=False):
         if self.current:
@@ -49,6 +50,12 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._result(result)
+
+    def v2_runner_item_on_ok(self, result):
+        if self.current:
+            self.current["items"] += 1
+
+    v2_runner_item_on_failed = v2_runner_item_on_ok
 
     def v2_runner_on_skipped(self, result):
         self._result(result, skipped=True)
