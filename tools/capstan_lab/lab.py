@@ -131,7 +131,11 @@ class Lab:
     def down(self):
         state = self.load() or {"components": {}}
         stopped = []
-        # tenants first: they are children of the provisioner's world
+        # the provisioner first (it would start a stopped tenant again within half a second,
+        # orphaned once the state directory is gone), then the tenants, then the rest
+        prov = state["components"].get("provisioner") or {}
+        if prov.get("pid") and procs.stop(prov["pid"], (prov.get("argv") or [None])[0]):
+            stopped.append("provisioner")
         for pidfile in sorted(self.dir.glob("tenants/*/kube-apiserver.pid")):
             try:
                 pid = int(pidfile.read_text())
