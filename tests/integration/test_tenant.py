@@ -387,3 +387,33 @@ def test_bad_input_names_the_cluster(fleet, lab, tmp_path):
     msg = res.task("Push | say which cluster failed")["result"]["msg"]
     assert msg.startswith(f"{PUSH}: the CNI and Flux could not be pushed")
     assert f"kubeconfig_secret {fleet.ns}/{PUSH}-kubeconfig does not exist" in msg
+
+
+@pytest.mark.parametrize("mode", ["topology", "explicit"])
+def test_rendered_objects_pass_strict_validation(fleet, lab, mode):
+    """Every object the filter renders for the lab's tenants - both modes, vSphere and OpenStack -
+    passes the management cluster's server-side dry run with strict field validation against the
+    CRDs of the release's providers (an unknown or misplaced field fails it)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / ".build" / "collections"))
+    from ansible_collections.capstan.fleet.plugins.module_utils import _tenant
+
+    inv = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-inventory"), "-i", str(REPO / "inventories" / "lab"),
+                          "--list", "--export"], capture_output=True, text=True, cwd=str(REPO), check=True)
+    def plain(v):  # ansible-inventory marks strings as {"__ansible_unsafe": ...}
+        if isinstance(v, dict):
+            return v["__ansible_unsafe"] if set(v) == {"__ansible_unsafe"} else {k: plain(x) for k, x in v.items()}
+        return [plain(x) for x in v] if isinstance(v, list) else v
+
+    hostvars = plain(json.loads(inv.stdout)["_meta"]["hostvars"])
+    docs = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": fleet.ns}}]
+    for name in TENANTS:
+        rendered = _tenant.render(hostvars[name], mode=mode, namespace=fleet.ns)
+        docs += rendered["clusterclass"] + rendered["cluster"]
+    fleet.core.create_namespace({"metadata": {"name": fleet.ns}})
+    proc = subprocess.run([lab["binaries"]["kubectl"], "--kubeconfig", lab["kubeconfig"], "apply", "--server-side",
+                           "--dry-run=server", "--validate=strict", "-f", "-"], input=yaml.safe_dump_all(docs[1:]),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("serverside-applied (server dry run)") == len(docs) - 1
