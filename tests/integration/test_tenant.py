@@ -401,6 +401,7 @@ def test_rendered_objects_pass_strict_validation(fleet, lab, mode):
 
     inv = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-inventory"), "-i", str(REPO / "inventories" / "lab"),
                           "--list", "--export"], capture_output=True, text=True, cwd=str(REPO), check=True)
+
     def plain(v):  # ansible-inventory marks strings as {"__ansible_unsafe": ...}
         if isinstance(v, dict):
             return v["__ansible_unsafe"] if set(v) == {"__ansible_unsafe"} else {k: plain(x) for k, x in v.items()}
