@@ -257,7 +257,7 @@ class Renderer(object):
             {"apiVersion": self.gv("bootstrap.cluster.x-k8s.io"), "kind": "KubeadmConfigTemplate",
              "metadata": self.meta(cc + "-worker", lab), "spec": {"template": {"spec": self.worker_kubeadm()}}},
         ]
-        tref = self.template_ref if self.v2 else None
+        tref = self.template_ref
         if self.v2:
             spec = {
                 "infrastructure": {"templateRef": tref(INFRA_GROUP, ik + "Template", cc)},
@@ -270,14 +270,14 @@ class Renderer(object):
             }
         else:
             spec = {
-                "infrastructure": {"ref": self.template_ref(INFRA_GROUP, ik + "Template", cc)},
-                "controlPlane": {"ref": self.template_ref("controlplane.cluster.x-k8s.io", "KubeadmControlPlaneTemplate", cc + "-control-plane"),
-                                 "machineInfrastructure": {"ref": self.template_ref(INFRA_GROUP, mk + "Template", cc + "-control-plane")}},
+                "infrastructure": {"ref": tref(INFRA_GROUP, ik + "Template", cc)},
+                "controlPlane": {"ref": tref("controlplane.cluster.x-k8s.io", "KubeadmControlPlaneTemplate", cc + "-control-plane"),
+                                 "machineInfrastructure": {"ref": tref(INFRA_GROUP, mk + "Template", cc + "-control-plane")}},
                 "workers": {"machineDeployments": [{
                     "class": "worker",
                     "template": {
-                        "bootstrap": {"ref": self.template_ref("bootstrap.cluster.x-k8s.io", "KubeadmConfigTemplate", cc + "-worker")},
-                        "infrastructure": {"ref": self.template_ref(INFRA_GROUP, mk + "Template", cc + "-worker")}}}]},
+                        "bootstrap": {"ref": tref("bootstrap.cluster.x-k8s.io", "KubeadmConfigTemplate", cc + "-worker")},
+                        "infrastructure": {"ref": tref(INFRA_GROUP, mk + "Template", cc + "-worker")}}}]},
             }
         spec["variables"], spec["patches"] = self.class_variables_and_patches(cc)
         objs.append({"apiVersion": self.gv("cluster.x-k8s.io"), "kind": "ClusterClass", "metadata": self.meta(cc, lab), "spec": spec})
