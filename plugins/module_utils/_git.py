@@ -14,7 +14,9 @@ from __future__ import annotations
 import difflib
 import fcntl
 import os
+import shutil
 import subprocess
+import tempfile
 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import yaml
@@ -53,8 +55,20 @@ class Repo(object):
         return os.path.isdir(os.path.join(self.path, ".git"))
 
     def init(self, branch):
+        """Make the working tree a repository. Forks of one play may all find it missing at once:
+        each initialises a private directory and renames its ``.git`` into place (atomic), so one
+        wins and the others use the winner's (``git init`` run twice on one path at once fails)."""
         os.makedirs(self.path, exist_ok=True)
-        self.git("init", "-q", "-b", branch)
+        tmp = tempfile.mkdtemp(prefix=".capstan-init-", dir=self.path)
+        try:
+            Repo(tmp, self.git_bin).git("init", "-q", "-b", branch)
+            try:
+                os.rename(os.path.join(tmp, ".git"), os.path.join(self.path, ".git"))
+            except OSError:
+                if not self.exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def head(self):
         res = self.git("rev-parse", "--verify", "-q", "HEAD", check=False)

@@ -2,6 +2,7 @@
 the GitOps writer (module_utils/_git.py). The shapes are also checked by the Kubernetes API
 server against the installed CRDs in tests/integration/test_tenant.py."""
 import copy
+import os
 import subprocess
 from pathlib import Path
 
@@ -223,3 +224,35 @@ def test_gitops_commit_only_on_change(tmp_path):
         _git.commit_files(str(repo), [{"path": "elsewhere.yaml", "content": "a"}], ["m"], "nope")
     with pytest.raises(_git.GitError, match="relative path inside"):
         _git.commit_files(str(repo), [{"path": "../escape.yaml", "content": "a"}], [], "nope")
+
+
+def _first_writer(args):
+    repo, name, barrier = args
+    barrier.wait()
+    try:
+        return _git.commit_files(repo, [{"path": "%s/cluster.yaml" % name, "content": {"name": name}}], [name],
+                                 "%s: definitions" % name)["changed"]
+    except _git.GitError as e:
+        return str(e)
+
+
+def test_gitops_forks_create_one_repository_at_once(tmp_path):
+    """Forks of one play find the repository missing together; each must get its commit (in CI,
+    two `git init` on one path at once failed with 'cannot copy ... File exists')."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(4):
+        repo = str(tmp_path / ("defs%d" % attempt))
+        names = ["c%d" % i for i in range(6)]
+        barrier = ctx.Barrier(len(names))
+        procs, results = [], ctx.Queue()
+        for name in names:
+            p = ctx.Process(target=lambda n=name: results.put((n, _first_writer((repo, n, barrier)))))
+            p.start()
+            procs.append(p)
+        for p in procs:
+            p.join(60)
+        got = dict(results.get(timeout=5) for _name in names)
+        assert got == {n: True for n in names}, got
+        assert sorted(git_log(repo)) == sorted("%s: definitions" % n for n in names)
+        assert sorted(os.listdir(repo)) == sorted(names + [".git"])  # no temporary directory left
