@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
-from ansible_collections.capstan.fleet.plugins.module_utils import _tenant
+from ansible_collections.capstan.fleet.plugins.module_utils import _capi_cluster, _tenant
 
 
 def _plain(value):
@@ -27,6 +27,11 @@ def _wrap(func, *args, **kwargs):
         return func(*args, **kwargs)
     except FleetError as e:
         raise AnsibleFilterError(str(e))
+
+
+def capi_cluster_state(obj):
+    """The state capi_cluster_info reports, from a Cluster object already read (a manifest result)."""
+    return _capi_cluster.cluster_state(_plain(obj) if obj else None)
 
 
 def cluster_definitions(tenant, mode="topology", namespace=None):
@@ -63,6 +68,7 @@ def definitions_path(tenant, management_cluster=None):
 class FilterModule(object):
     def filters(self):
         return {
+            "capi_cluster_state": capi_cluster_state,
             "cluster_definitions": cluster_definitions,
             "calico_manifest": calico_manifest,
             "flux_sync": flux_sync,

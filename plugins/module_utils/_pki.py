@@ -222,6 +222,81 @@ def ensure_config(client, mount, endpoint, wanted, durations, check_mode):
 ROLE_DURATIONS = ("ttl", "max_ttl", "not_before_duration")
 
 
+def ensure_ca(client, p, check_mode, diff_mode):
+    """A root or intermediate CA in its own mount, as vault_pki_ca describes: the mount, the CA
+    (made, or renewed when due), and its URL/CRL/auto-tidy settings. ``p`` holds the module's options.
+    Returns the module's result (changed, reason, certificate, ca, and diff when ``diff_mode``)."""
+    mount = p["mount"].strip("/")
+    m_changed, m_before, m_after = ensure_mount(client, mount, p["max_lease_ttl"], p["description"], check_mode)
+    had_mount = m_before is not None
+    urls = {k: v for k, v in (p["urls"] or {}).items() if v is not None} or None
+    settings = [("urls", urls, ()),
+                ("crl", {k: v for k, v in (p["crl"] or {}).items() if v is not None} or None,
+                 ("expiry", "auto_rebuild_grace_period")),
+                ("auto-tidy", {k: v for k, v in (p["auto_tidy"] or {}).items() if v is not None} or None,
+                 ("interval_duration", "safety_buffer"))]
+    if p["export_key"] and p["type"] != "intermediate":
+        raise VaultError("export_key: only the key of an intermediate (type=intermediate) is exported")
+    issuer_name = p["issuer_name"] or p["type"]
+    old_pem = default_issuer(client, mount) if had_mount else None
+    if not had_mount and check_mode:  # nothing inside a mount that does not exist yet
+        reason, pem = "the mount has no CA yet", None
+        configs = [(name, bool(wanted), None, wanted) for name, wanted, _d in settings]
+    else:
+        if p["type"] == "root":
+            ca_changed, pem = ensure_root(client, mount, old_pem, p["common_name"], p["ttl"], p["key_type"], p["key_bits"],
+                                          issuer_name, check_mode)
+            reason = "the mount has no CA yet" if ca_changed else None
+        else:
+            reason, pem = ensure_intermediate(client, mount, old_pem, p["parent_mount"], p["common_name"], p["ttl"],
+                                              p["key_type"], p["key_bits"], issuer_name, p["renew_before"],
+                                              check_mode, p["export_key"])
+        configs = [(name,) + ensure_config(client, mount, name, wanted, durations, check_mode)
+                   for name, wanted, durations in settings]
+    ca_changed = reason is not None
+    out = dict(changed=m_changed or ca_changed or any(c[1] for c in configs), reason=reason)
+    if pem and not (check_mode and ca_changed and p["type"] == "intermediate"):
+        out["certificate"] = pem
+        out["ca"] = cert_summary(pem)
+    if diff_mode:
+        key = "%s_ca" % p["type"]
+        before = {"mount": m_before, key: cert_summary(old_pem) if old_pem else None}
+        if not ca_changed:
+            after_ca = before[key]
+        elif pem and not check_mode:
+            after_ca = dict(cert_summary(pem), reason=reason)
+        else:
+            after_ca = {"common_name": p["common_name"], "reason": reason}
+        after = {"mount": m_after, key: after_ca}
+        for name, _changed, c_before, c_after in configs:
+            if c_after is not None:
+                before[name.replace("-", "_")], after[name.replace("-", "_")] = c_before, c_after
+        out["diff"] = {"before": before if had_mount else {}, "after": after}
+    return out
+
+
+# the PKI role parameters the modules manage (vault_pki_role, vault_pki_cluster)
+ROLE_OPTIONS = dict(
+    ttl=dict(type="str"),
+    max_ttl=dict(type="str"),
+    key_type=dict(type="str", choices=["rsa", "ec", "ed25519", "any"]),
+    key_bits=dict(type="int"),
+    allowed_domains=dict(type="list", elements="str"),
+    allow_subdomains=dict(type="bool"),
+    allow_bare_domains=dict(type="bool"),
+    allow_any_name=dict(type="bool"),
+    allow_localhost=dict(type="bool"),
+    allow_ip_sans=dict(type="bool"),
+    enforce_hostnames=dict(type="bool"),
+    server_flag=dict(type="bool"),
+    client_flag=dict(type="bool"),
+    organization=dict(type="list", elements="str"),
+    ou=dict(type="list", elements="str"),
+    no_store=dict(type="bool"),
+    require_cn=dict(type="bool"),
+)
+
+
 def role_conflicts(wanted):
     """Role parameters that contradict each other, as one message naming them; None when none do."""
     problems = []

@@ -187,11 +187,10 @@ reason:
 
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, cert_summary, default_issuer, ensure_config, ensure_intermediate,
-    ensure_mount, ensure_root,
+    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, ensure_ca,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
-    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, VaultError, vault_client,
+    HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
 )
 
 
@@ -236,55 +235,7 @@ class VaultPkiCa(FleetModule):
     required_libs = (("hvac", HAS_HVAC, HVAC_IMPORT_ERROR), ("cryptography", HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR))
 
     def run(self):
-        p = self.params
-        client = vault_client(p)
-        mount = p["mount"].strip("/")
-        m_changed, m_before, m_after = ensure_mount(client, mount, p["max_lease_ttl"], p["description"], self.check_mode)
-        had_mount = m_before is not None
-        urls = {k: v for k, v in (p["urls"] or {}).items() if v is not None} or None
-        settings = [("urls", urls, ()),
-                    ("crl", {k: v for k, v in (p["crl"] or {}).items() if v is not None} or None,
-                     ("expiry", "auto_rebuild_grace_period")),
-                    ("auto-tidy", {k: v for k, v in (p["auto_tidy"] or {}).items() if v is not None} or None,
-                     ("interval_duration", "safety_buffer"))]
-        if p["export_key"] and p["type"] != "intermediate":
-            raise VaultError("export_key: only the key of an intermediate (type=intermediate) is exported")
-        issuer_name = p["issuer_name"] or p["type"]
-        old_pem = default_issuer(client, mount) if had_mount else None
-        if not had_mount and self.check_mode:  # nothing inside a mount that does not exist yet
-            reason, pem = "the mount has no CA yet", None
-            configs = [(name, bool(wanted), None, wanted) for name, wanted, _d in settings]
-        else:
-            if p["type"] == "root":
-                ca_changed, pem = ensure_root(client, mount, old_pem, p["common_name"], p["ttl"], p["key_type"], p["key_bits"],
-                                              issuer_name, self.check_mode)
-                reason = "the mount has no CA yet" if ca_changed else None
-            else:
-                reason, pem = ensure_intermediate(client, mount, old_pem, p["parent_mount"], p["common_name"], p["ttl"],
-                                                  p["key_type"], p["key_bits"], issuer_name, p["renew_before"],
-                                                  self.check_mode, p["export_key"])
-            configs = [(name,) + ensure_config(client, mount, name, wanted, durations, self.check_mode)
-                       for name, wanted, durations in settings]
-        ca_changed = reason is not None
-        out = dict(changed=m_changed or ca_changed or any(c[1] for c in configs), reason=reason)
-        if pem and not (self.check_mode and ca_changed and p["type"] == "intermediate"):
-            out["certificate"] = pem
-            out["ca"] = cert_summary(pem)
-        if self.diff_mode:
-            key = "%s_ca" % p["type"]
-            before = {"mount": m_before, key: cert_summary(old_pem) if old_pem else None}
-            if not ca_changed:
-                after_ca = before[key]
-            elif pem and not self.check_mode:
-                after_ca = dict(cert_summary(pem), reason=reason)
-            else:
-                after_ca = {"common_name": p["common_name"], "reason": reason}
-            after = {"mount": m_after, key: after_ca}
-            for name, _changed, c_before, c_after in configs:
-                if c_after is not None:
-                    before[name.replace("-", "_")], after[name.replace("-", "_")] = c_before, c_after
-            out["diff"] = {"before": before if had_mount else {}, "after": after}
-        return out
+        return ensure_ca(vault_client(self.params), self.params, self.check_mode, self.diff_mode)
 
 
 def main():

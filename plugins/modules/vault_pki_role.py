@@ -193,29 +193,9 @@ roles:
 """
 
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
-from ansible_collections.capstan.fleet.plugins.module_utils._pki import ensure_role, role_conflicts  # noqa: E402
+from ansible_collections.capstan.fleet.plugins.module_utils._pki import ROLE_OPTIONS, ensure_role, role_conflicts  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
     HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, VaultError, vault_client,
-)
-
-ROLE_OPTIONS = dict(
-    ttl=dict(type="str"),
-    max_ttl=dict(type="str"),
-    key_type=dict(type="str", choices=["rsa", "ec", "ed25519", "any"]),
-    key_bits=dict(type="int"),
-    allowed_domains=dict(type="list", elements="str"),
-    allow_subdomains=dict(type="bool"),
-    allow_bare_domains=dict(type="bool"),
-    allow_any_name=dict(type="bool"),
-    allow_localhost=dict(type="bool"),
-    allow_ip_sans=dict(type="bool"),
-    enforce_hostnames=dict(type="bool"),
-    server_flag=dict(type="bool"),
-    client_flag=dict(type="bool"),
-    organization=dict(type="list", elements="str"),
-    ou=dict(type="list", elements="str"),
-    no_store=dict(type="bool"),
-    require_cn=dict(type="bool"),
 )
 
 
