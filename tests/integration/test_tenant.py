@@ -131,6 +131,9 @@ def test_three_modes_end_to_end_rerun_and_check(fleet, lab, tmp_path):
     book = write_book(tmp_path / "site.yml")
     res = fleet(book)
     assert res.rc == 0, res.stdout[-4000:]
+    # new clusters were waited for (capi_cluster_info ran for each)
+    wait_task = "Wait | control plane initialised and the <cluster>-kubeconfig Secret written"
+    assert {r["host"] for r in res.results if r["task"] == wait_task and r["status"] == "ok"} == {PUSH, REMOTE, CRS}
 
     # definitions: topology Clusters on the ClusterClass of their site and release, served by the lab
     classes = {o["metadata"]["name"] for o in objects(fleet, "cluster.x-k8s.io", "v1beta2", "clusterclasses")}
@@ -195,6 +198,14 @@ def test_three_modes_end_to_end_rerun_and_check(fleet, lab, tmp_path):
     # the second run changes nothing
     res = fleet(book)
     assert res.rc == 0 and res.changed() == [], res.changed()
+    # running clusters are not read a second time: the apply's live Cluster says they are initialised
+    assert {r["status"] for r in res.results if r["task"] == wait_task} == {"skipped"}
+    states = {r["host"]: r["result"]["ansible_facts"]["tenant_cluster_info"] for r in res.results
+              if r["task"] == "Wait | the cluster's state (phase, endpoint, conditions)"}
+    assert {h: (s["phase"], s["control_plane_initialized"], s["blocking"]) for h, s in states.items()} == {
+        h: ("Provisioned", True, None) for h in (PUSH, REMOTE, CRS)}
+    # one PKI module run for the three clusters
+    assert [r["host"] for r in res.results if r["task"].endswith("in one run")] in ([PUSH], [REMOTE], [CRS])
 
     # --check writes nothing to either cluster, and reports what a run would mend
     tenant_kubectl(lab, fleet, PUSH, "delete", "daemonset", "-n", "kube-system", "calico-node")

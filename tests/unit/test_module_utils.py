@@ -282,3 +282,23 @@ def test_waiting_for_a_cluster_gives_up_after_its_timeout_naming_the_blocker():
                                                  clock=lambda: now[0])
     assert text is None and state["blocking"] == "InfrastructureReady is False (NoNetwork)"
     assert 3 <= now[0] < 8 and state["api_version"] == "cluster.x-k8s.io/v1beta2"
+
+
+def test_cluster_pki_entry_checks_and_policy():
+    from ansible_collections.capstan.fleet.plugins.module_utils import _cluster_pki
+
+    entry = {"name": "demo-vs-1", "mount_prefix": "pki/x/", "roles": [
+        {"name": "admin", "mount": "kubernetes", "organization": ["kubeadm:cluster-admins"], "ttl": "8h", "max_ttl": "720h"},
+        {"name": "bad", "mount": "etcd", "organization": [], "ttl": "48h", "max_ttl": "1h"}]}
+    with pytest.raises(VaultError, match=r"roles\[1\] \(bad on etcd\): ttl \(48h\) is longer than max_ttl \(1h\)"):
+        _cluster_pki.check_entry(entry)
+    entry["roles"].pop()
+    _cluster_pki.check_entry(entry)
+    # every role is a client-certificate role whose organisation is the RBAC group
+    role = _cluster_pki.client_role(entry["roles"][0])
+    assert role["client_flag"] and not role["server_flag"] and role["organization"] == ["kubeadm:cluster-admins"]
+    # the policy names the cluster's own mounts and nothing else
+    text = _cluster_pki.policy_text(entry)
+    paths = [line.split('"')[1] for line in text.splitlines() if line.startswith("path ")]
+    assert paths == ["pki/x/clusters/demo-vs-1/+/issue/*", "pki/x/clusters/demo-vs-1/+/sign/*",
+                     "pki/x/clusters/demo-vs-1/+/cert/ca", "pki/x/clusters/demo-vs-1/+/ca/pem"]
