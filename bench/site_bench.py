@@ -64,7 +64,7 @@ def breakdown(timing, n):
         b["wall_s"] += row["wall_s"]
         if row["action"] not in ("ansible.builtin.set_fact", "set_fact", "ansible.builtin.assert", "assert",
                                  "ansible.builtin.debug", "debug", "ansible.builtin.fail", "fail",
-                                 "ansible.builtin.import_tasks", "ansible.builtin.include_role",
+                                 "ansible.builtin.import_tasks", "ansible.builtin.include_tasks", "ansible.builtin.include_role",
                                  "ansible.builtin.validate_argument_spec", "validate_argument_spec"):
             # a loop runs the module once per item (its host result comes on top)
             b["module_runs"] += row["items"] or row["ran"]

@@ -13,11 +13,13 @@ cluster that needs nothing costs its API reads and no module start-up.
 """
 from __future__ import annotations
 
+import base64
+
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeClient
 from ansible_collections.capstan.fleet.plugins.module_utils._manifest import converge, redact, secret_values
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (
-    capi_secrets, ensure_ca, ensure_keypair, ensure_role, role_conflicts,
+    CAPI_SECRETS, capi_secrets, ensure_ca, ensure_keypair, ensure_role, role_conflicts,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import VaultError, ensure_approle, ensure_policy
 
@@ -129,7 +131,20 @@ def _lay_secrets(client, entry, kv_mount, kv_path, check_mode, kube, out, diffs,
         # an intermediate that would be made is not in KV yet: nothing to read, nothing to compare
         return {"laid": False, "changed": True, "reason": "the cluster's CAs are made first"}
     name, namespace = entry["name"], entry["namespace"]
-    definitions, summary = capi_secrets(client, kv_mount, kv_path, name, namespace)
+    live = {}
+    for suffix in CAPI_SECRETS:
+        try:
+            obj = kube.get("v1", "Secret", "%s-%s" % (name, suffix), namespace)
+        except FleetError:
+            obj = None  # unreadable here: converge below reports it
+        live[suffix] = (obj or {}).get("data") or {}
+
+    def laid_already(suffix, crt, key):
+        # the exact pair is in the management cluster: it was checked when it was laid
+        have = live.get(suffix) or {}
+        return have.get("tls.crt") == _b64(crt) and have.get("tls.key") == _b64(key)
+
+    definitions, summary = capi_secrets(client, kv_mount, kv_path, name, namespace, trusted=laid_already)
     docs = [("namespace", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})]
     docs += [("Vault %s/%s" % (kv_mount, kv_path), d) for d in definitions]
     no_log_values.update(secret_values(docs))
@@ -142,6 +157,10 @@ def _lay_secrets(client, entry, kv_mount, kv_path, check_mode, kube, out, diffs,
             diffs.append(_diff(r["id"], redact(r["before"]), redact(r["after"], r["before"])))
     return {"laid": True, "changed": changed, "certificates": summary,
             "changed_objects": [r["id"] for r in results if r["changed"]]}
+
+
+def _b64(text):
+    return base64.b64encode(text.encode()).decode()
 
 
 def kube_client(capi, cache):

@@ -9,11 +9,26 @@ option sets it names) and implements ``run()``, which returns the result dict or
 """
 from __future__ import annotations
 
+import hashlib
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
+
+
+LONG_TEXT = 16384
+
+
+def abridged(value):
+    """``value`` with every string longer than LONG_TEXT replaced by its size and digest."""
+    if isinstance(value, dict):
+        return {k: abridged(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [abridged(v) for v in value]
+    if isinstance(value, str) and len(value) > LONG_TEXT:
+        return "<%d characters, sha256 %s>" % (len(value), hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:16])
+    return value
 
 
 class FleetModule(object):
@@ -57,4 +72,7 @@ class FleetModule(object):
             self.module.fail_json(msg="unexpected error: %s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
         if self.result_no_log:
             result["_capstan_no_log"] = True
+        # Ansible echoes the arguments back (shown at -vvv, kept in registered variables); a
+        # bundle's text given inline (Calico's manifest is 350 KB) is echoed by size and digest
+        result.setdefault("invocation", {"module_args": abridged(self.params)})
         self.module.exit_json(**result)

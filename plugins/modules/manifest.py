@@ -90,6 +90,14 @@ options:
         Cluster API's C(<cluster>-ca) Secret.
     type: bool
     default: true
+  return_objects:
+    description:
+      - Whether RV(objects) carry each object as the server returned it (RV(objects[].result)).
+      - V(false) for big bundles whose objects the play does not read (a CNI, Flux's components) -
+        the module then returns C(id), C(origin) and C(changed) per object - a megabyte less for
+        the controller to take in per run.
+    type: bool
+    default: true
   wait:
     description:
       - Wait until Deployments, StatefulSets and DaemonSets of the bundle are rolled out (the
@@ -180,7 +188,7 @@ objects:
     result:
       description:
         - The object as the server returned it after apply (the dry-run result in check mode),
-          without C(managedFields).
+          without C(managedFields). Not returned with O(return_objects=false).
         - The values of a Secret's C(data) and C(stringData) are replaced by C(<redacted>), here
           and in the diff (where a changed value shows as C(<redacted, changed>)). Read them with
           M(capstan.fleet.kube_object_info) and O(capstan.fleet.kube_object_info#module:include_secret_data).
@@ -224,6 +232,7 @@ class Manifest(FleetModule):
         )),
         prune=dict(type="bool", default=False),
         overwrite=dict(type="bool", default=True),
+        return_objects=dict(type="bool", default=True),
         wait=dict(type="bool", default=False),
         wait_timeout=dict(type="int", default=300),
         wait_condition=dict(type="dict", options=dict(
@@ -255,7 +264,8 @@ class Manifest(FleetModule):
             wait_gone(client, [r["object"] for r in results], p["wait_timeout"])
         out = dict(
             changed=changed,
-            objects=[dict({k: r[k] for k in ("id", "origin", "changed")}, result=redact(r["result"]))
+            objects=[dict({k: r[k] for k in ("id", "origin", "changed")},
+                          **({"result": redact(r["result"])} if p["return_objects"] else {}))
                      for r in results if not r.get("pruned")],
             changed_objects=[r["id"] for r in results if r["changed"]],
             pruned=[r["id"] for r in results if r.get("pruned")],

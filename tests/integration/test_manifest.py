@@ -316,3 +316,25 @@ def test_overwrite_false_creates_keeps_and_refuses(play, kube, kube_defaults, ns
     assert base64.b64decode(core.read_namespaced_secret("keep", ns).data["key"]) == b"another-value"
     res = play(task(key="another-value"), module_defaults=kube_defaults)
     assert res.rc == 0 and res.changed() == []
+
+
+def test_big_inline_bundle_is_echoed_by_size_and_objects_can_stay_out_of_the_result(play, kube, kube_defaults, ns):
+    """A bundle's text given inline is echoed back by size and digest (not 100 KB in every
+    registered result), and return_objects=false leaves the live objects out."""
+    from kubernetes import client
+
+    big = "x" * 100000
+    text = yaml.safe_dump(cm("big", ns, blob=big)) + "---\n" + yaml.safe_dump(cm("small", ns, k="v"))
+    task = {"name": "apply", "capstan.fleet.manifest": {"definition": [text], "return_objects": False}}
+    res = play([task], module_defaults=kube_defaults)
+    r = res.task("apply")["result"]
+    assert res.rc == 0 and r["changed_objects"] == [f"ConfigMap/{ns}/big", f"ConfigMap/{ns}/small"], res.stdout
+    assert [sorted(o) for o in r["objects"]] == [["changed", "id", "origin"]] * 2
+    echoed = r["invocation"]["module_args"]["definition"][0]
+    assert echoed.startswith(f"<{len(text)} characters, sha256 ") and big not in str(r)
+    assert client.CoreV1Api(kube).read_namespaced_config_map("big", ns).data["blob"] == big
+    # the default returns the objects as the server has them
+    task["capstan.fleet.manifest"]["return_objects"] = True
+    res = play([task], module_defaults=kube_defaults)
+    r = res.task("apply")["result"]
+    assert res.rc == 0 and res.changed() == [] and r["objects"][1]["result"]["data"] == {"k": "v"}, res.stdout
