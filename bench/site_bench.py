@@ -8,12 +8,14 @@ runs through the whole site.yml (management cluster, PKI, definitions, wait, boo
 on a lab of its own, then again with nothing to change. Reported: median wall time and peak RSS,
 time per tenant, the marginal time per added tenant between the sizes, and where the rerun's time
 goes - per role, the wall time and the module executions per tenant (a callback records every
-task's hosts and wall time).
+task's hosts and wall time) - and how busy the machine is with the lab alone after the rerun (5 s
+of /proc/stat, nothing of ours running): the CPU the tenants' API servers take from every run.
 """
 import json
 import shutil
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -54,6 +56,21 @@ def run(inv, lab, forks, timing):
     return common.measure(cmd, env, "site.yml")
 
 
+def busy_share(seconds=5.0):
+    """The machine's busy share of all its cores over ``seconds`` (from /proc/stat) - taken with
+    the lab up and nothing of ours running, it is what the lab itself (one kube-apiserver per
+    tenant, etcd, OpenBao, the provisioner) takes from a run."""
+    def sample():
+        with open("/proc/stat") as fh:
+            vals = [int(x) for x in fh.readline().split()[1:]]
+        return sum(vals), vals[3] + vals[4]  # total, idle + iowait
+
+    t0, i0 = sample()
+    time.sleep(seconds)
+    t1, i1 = sample()
+    return 1.0 - (i1 - i0) / float(max(1, t1 - t0))
+
+
 def breakdown(timing, n):
     """Wall time and module executions per role (from the task names' role prefix)."""
     out = {}
@@ -82,23 +99,25 @@ def main():
     rows = []
     for n in [int(x) for x in args.tenants.split(",")]:
         inv = fleet_copy(work, n)
-        first, rerun, where = [], [], None
+        first, rerun, idle, where = [], [], [], None
         for i in range(args.runs):
             with common.FreshLab(work) as lab:
                 first.append(run(inv, lab, args.forks, work / "t-first.jsonl"))
                 rerun.append(run(inv, lab, args.forks, work / "t-rerun.jsonl"))
+                idle.append(busy_share())
                 where = {"first": breakdown(work / "t-first.jsonl", n), "rerun": breakdown(work / "t-rerun.jsonl", n)}
             print("%d tenants run %d: first %.1f s (%.0f MiB), rerun %.1f s" % (n, i, first[-1][0], first[-1][1], rerun[-1][0]),
                   flush=True)
         rows.append({"tenants": n, "runs": args.runs, "forks": args.forks,
                      "first_s": statistics.median(x[0] for x in first), "rerun_s": statistics.median(x[0] for x in rerun),
-                     "peak_mib": max(x[1] for x in first + rerun), "where": where})
+                     "peak_mib": max(x[1] for x in first + rerun), "lab_busy": statistics.median(idle),
+                     "where": where})
     for a, b in zip(rows, rows[1:]):
         b["marginal_first_s"] = (b["first_s"] - a["first_s"]) / (b["tenants"] - a["tenants"])
         b["marginal_rerun_s"] = (b["rerun_s"] - a["rerun_s"]) / (b["tenants"] - a["tenants"])
     for r in rows:
-        print("%3d tenants (%d runs, forks %d): first %.1f s, rerun %.1f s, peak %.0f MiB%s" % (
-            r["tenants"], r["runs"], r["forks"], r["first_s"], r["rerun_s"], r["peak_mib"],
+        print("%3d tenants (%d runs, forks %d): first %.1f s, rerun %.1f s, peak %.0f MiB, lab idle %.0f%% busy%s" % (
+            r["tenants"], r["runs"], r["forks"], r["first_s"], r["rerun_s"], r["peak_mib"], 100 * r["lab_busy"],
             "; marginal %.2f s first / %.2f s rerun per added tenant" % (r["marginal_first_s"], r["marginal_rerun_s"])
             if "marginal_first_s" in r else ""))
         for role, b in sorted(r["where"]["rerun"].items(), key=lambda kv: -kv[1]["wall_s"]):
