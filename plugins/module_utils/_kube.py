@@ -76,11 +76,34 @@ KUBE_AUTH_ARGSPEC = dict(
 
 
 class KubeError(FleetError):
-    def __init__(self, msg, status=None, reason=None, body=None):
+    """``retryable``: the server did not answer (refused, reset, timed out) or a kubeconfig Secret
+    is not written yet - waiting may mend it; TLS, authorisation and API errors are not."""
+    def __init__(self, msg, status=None, reason=None, body=None, retryable=False):
         super().__init__(msg)
         self.status = status
         self.reason = reason
         self.body = body
+        self.retryable = retryable
+
+    @property
+    def extra(self):
+        # returned beside msg by the module, for roles that retry (until: result.retryable)
+        return {"retryable": True} if self.retryable else {}
+
+    def within(self, context):
+        """The same error, its message prefixed with where it happened."""
+        return KubeError("%s: %s" % (context, self), status=self.status, reason=self.reason, body=self.body,
+                         retryable=self.retryable)
+
+
+# what urllib3 raises when a server does not answer; an SSLError is not among them
+_UNANSWERED = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+               urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError) if HAS_URLLIB3 else ()
+
+
+def _unanswered(err):
+    reason = getattr(err, "reason", None)  # MaxRetryError wraps the cause
+    return isinstance(err, _UNANSWERED) or isinstance(reason, _UNANSWERED)
 
 
 def _load_pem_into_context(ctx, cert_pem, key_pem):
@@ -236,10 +259,10 @@ class KubeClient(object):
             try:
                 secret = holder.get("v1", "Secret", ref["name"], ref.get("namespace") or "default")
             except KubeError as e:
-                raise KubeError("%s: %s" % (where, e), status=e.status)
+                raise e.within(where)
             key = ref.get("key") or "value"
             if secret is None:
-                raise KubeError("%s does not exist" % where, status=404)
+                raise KubeError("%s does not exist" % where, status=404, retryable=True)
             if key not in (secret.get("data") or {}):
                 raise KubeError("%s has no key %s (it has: %s)" % (where, key, ", ".join(sorted(secret.get("data") or {})) or "none"))
             content = _b64(secret["data"][key], "%s key %s" % (where, key)).decode("utf-8", "replace")
@@ -290,7 +313,8 @@ class KubeClient(object):
         except urllib3.exceptions.HTTPError as e:
             # host:port rather than the URL: a kubeconfig given as content is no_log, and
             # Ansible masks its values (the server URL among them) in every message
-            raise KubeError("cannot reach the Kubernetes API at %s: %s" % (self.server.split("://", 1)[-1], e))
+            raise KubeError("cannot reach the Kubernetes API at %s: %s" % (self.server.split("://", 1)[-1], e),
+                            retryable=_unanswered(e))
         text = r.data.decode("utf-8", "replace")
         try:
             payload = json.loads(text) if text else {}

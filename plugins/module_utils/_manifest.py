@@ -552,7 +552,7 @@ class _Run(object):
                 # apply of an object that admission added fields to), which is no change.
                 obj_changed = before is None or normalize(before) != normalize(after)
         except KubeError as e:
-            raise KubeError("%s (%s): %s" % (origin, ident(obj), e), status=e.status, reason=e.reason)
+            raise e.within("%s (%s)" % (origin, ident(obj)))
         if self.check_mode and before is None and self.state == "present":
             if obj["kind"] == "Namespace":
                 self.pending_ns.add(meta["name"])
@@ -587,7 +587,8 @@ def _run_parallel(fn, items, workers):
     errors = [e for _r, e in outcomes if e is not None]
     if errors:
         more = " (and %d more object(s) failed)" % (len(errors) - 1) if len(errors) > 1 else ""
-        raise KubeError(str(errors[0]) + more, status=errors[0].status, reason=errors[0].reason)
+        raise KubeError(str(errors[0]) + more, status=errors[0].status, reason=errors[0].reason,
+                        retryable=all(e.retryable for e in errors))
     return [r for r, _e in outcomes]
 
 
@@ -597,7 +598,7 @@ def _apply_parent(client, applyset, gks, namespaces):
     try:
         client.apply(applyset.parent(gks, namespaces))
     except KubeError as e:
-        raise KubeError("ApplySet parent %s: %s" % (applyset.ref, e), status=e.status, reason=e.reason)
+        raise e.within("ApplySet parent %s" % applyset.ref)
 
 
 def converge(client, docs, state="present", check_mode=False, namespace=None, applyset=None,
@@ -650,7 +651,7 @@ def converge(client, docs, state="present", check_mode=False, namespace=None, ap
                 try:
                     client.delete(m["apiVersion"], m["kind"], meta["name"], meta.get("namespace"), dry_run=check_mode)
                 except KubeError as e:
-                    raise KubeError("pruning %s of ApplySet %s: %s" % (ident(m), applyset.ref, e), status=e.status)
+                    raise e.within("pruning %s of ApplySet %s" % (ident(m), applyset.ref))
                 results.append({"origin": "ApplySet %s" % applyset.ref, "id": ident(m), "changed": True,
                                 "before": normalize(m), "after": None, "result": None, "object": m, "pruned": True})
             changed = changed or bool(stale)

@@ -584,7 +584,7 @@ def put_tls_secret(kube, name, namespace, issued):
     try:
         kube.apply(secret)
     except KubeError as e:
-        raise KubeError("writing Secret %s/%s: %s" % (namespace, name, e), status=e.status)
+        raise e.within("writing Secret %s/%s" % (namespace, name))
 
 
 # ---- expiry report ---------------------------------------------------------------------------

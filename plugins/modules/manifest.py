@@ -195,6 +195,13 @@ objects:
         - The values themselves (and the decoded values of C(data)) are also masked wherever
           Ansible would print them, the module arguments echoed at C(-v) included.
       type: dict
+retryable:
+  description:
+    - On failure, V(true) when waiting may mend it - the API server did not answer (connection
+      refused, reset or timed out) or the O(kubeconfig_secret) does not exist yet (a cluster being
+      made). TLS, authorisation and API errors are not retryable. For C(until) loops.
+  returned: on failure, when true
+  type: bool
 changed_objects:
   description: The ids of the objects that changed (pruned ones included).
   returned: always

@@ -302,3 +302,38 @@ def test_cluster_pki_entry_checks_and_policy():
     paths = [line.split('"')[1] for line in text.splitlines() if line.startswith("path ")]
     assert paths == ["pki/x/clusters/demo-vs-1/+/issue/*", "pki/x/clusters/demo-vs-1/+/sign/*",
                      "pki/x/clusters/demo-vs-1/+/cert/ca", "pki/x/clusters/demo-vs-1/+/ca/pem"]
+
+
+def test_a_server_that_does_not_answer_is_retryable_a_tls_failure_is_not():
+    import http.server
+    import socket
+    import threading
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there: connection refused
+    with pytest.raises(KubeError) as refused:
+        _kube.KubeClient("https://127.0.0.1:%d" % port, timeout=2).request("GET", "/version")
+    assert refused.value.retryable and refused.value.extra == {"retryable": True}
+    wrapped = refused.value.within("Deployment/x/y")
+    assert wrapped.retryable and str(wrapped).startswith("Deployment/x/y: cannot reach the Kubernetes API at 127.0.0.1:")
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers, without TLS
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(KubeError) as tls:
+            _kube.KubeClient("https://127.0.0.1:%d" % server.server_address[1], timeout=2).request("GET", "/version")
+    finally:
+        server.shutdown()
+    assert not tls.value.retryable and tls.value.extra == {}
+
+    # many objects failing at once: retryable only when every one of them is
+    def fail(retryable):
+        raise KubeError("x", retryable=retryable)
+    with pytest.raises(KubeError) as both:
+        _manifest._run_parallel(fail, [(True,), (True,)], 2)
+    assert both.value.retryable
+    with pytest.raises(KubeError) as mixed:
+        _manifest._run_parallel(fail, [(True,), (False,)], 2)
+    assert not mixed.value.retryable
