@@ -17,8 +17,10 @@ import copy
 import hashlib
 import json
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
 from ansible_collections.capstan.fleet.plugins.module_utils._fetch import fetch, is_url
@@ -168,26 +170,75 @@ def config_digest(obj):
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
 
 
-def contained(want, have):
-    """Whether every value of ``want`` is in ``have`` (extra keys of ``have`` are defaults)."""
+# The API server hands some values back in another form than they were applied in: a field set
+# to its zero value is left out of the object (omitempty: Calico's CRDs say
+# preserveUnknownFields: false, volume mounts readOnly: false), and a resource quantity comes
+# back canonical (Flux's cpu limit "1000m" reads "1", a ResourceQuota's 1000 pods "1k"). Neither
+# is a difference; without this, a re-run re-sent 29 of the 70 objects of a CNI and Flux push.
+# Quantities are compared by value only where Kubernetes keeps quantities (resource maps, sizeLimit).
+QUANTITY_MAPS = frozenset(("limits", "requests", "hard", "capacity", "allocatable", "overhead",
+                           "max", "min", "default", "defaultRequest", "maxLimitRequestRatio"))
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:[eE]([+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$")
+_SUFFIX = dict({"": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3")},
+               **{s: Decimal(10) ** (3 * (i + 1)) for i, s in enumerate("kMGTPE")},
+               **{s + "i": Decimal(2) ** (10 * (i + 1)) for i, s in enumerate("KMGTPE")})
+
+
+def quantity(value):
+    """A Kubernetes resource quantity's value (a Decimal), or None when ``value`` is not one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        return None
+    number = Decimal(m.group(1))
+    return number * (Decimal(10) ** int(m.group(2)) if m.group(2) else _SUFFIX[m.group(3) or ""])
+
+
+def _zero(value):
+    """A value the server leaves out of the object it returns (omitempty)."""
+    if isinstance(value, bool):
+        return value is False
+    return value in (0, "") or value == [] or value == {}
+
+
+def _child_quantities(key, value, quantities):
+    return key in QUANTITY_MAPS if isinstance(value, dict) else (quantities or key == "sizeLimit")
+
+
+def contained(want, have, quantities=False):
+    """Whether every value of ``want`` is in ``have`` (extra keys of ``have`` are defaults; a
+    zero value may be left out, a quantity may be written another way - see above)."""
     if isinstance(want, dict):
         return isinstance(have, dict) and all(
-            (have.get(k) is None) if v is None else (k in have and contained(v, have[k])) for k, v in want.items())
+            (have.get(k) is None) if v is None else
+            (contained(v, have[k], _child_quantities(k, v, quantities)) if k in have else _zero(v))
+            for k, v in want.items())
     if isinstance(want, list):
         return isinstance(have, list) and len(want) == len(have) and all(contained(w, h) for w, h in zip(want, have))
     if isinstance(want, bool) or isinstance(have, bool):
         return want is have
-    return want == have
+    if want == have:
+        return True
+    return quantities and quantity(want) is not None and quantity(want) == quantity(have)
+
+
+def _spec_of(config):
+    """The configuration as the server applies it: a ``status`` in a manifest (Calico's CRDs have
+    an empty one) is not written by an apply and never matches the live status."""
+    return {k: v for k, v in config.items() if k != "status"}
 
 
 def unchanged(config, live):
     want = (config["metadata"].get("annotations") or {}).get(DIGEST_ANNOTATION)
     have = ((live.get("metadata") or {}).get("annotations") or {}).get(DIGEST_ANNOTATION)
-    return want is not None and want == have and contained(config, live)
+    return want is not None and want == have and contained(_spec_of(config), live)
 
 
-def differing(want, have, path=""):
+def differing(want, have, path="", quantities=False):
     """The dotted paths where ``have`` does not hold the values of ``want`` (names only, never values)."""
+    if not path and isinstance(want, dict) and "status" in want:
+        want = _spec_of(want)
     if isinstance(want, dict) and isinstance(have, dict):
         out = []
         for k, v in want.items():
@@ -196,11 +247,12 @@ def differing(want, have, path=""):
                 if have.get(k) is not None:
                     out.append(sub)
             elif k not in have:
-                out.append(sub)
+                if not _zero(v):
+                    out.append(sub)
             else:
-                out += differing(v, have[k], sub)
+                out += differing(v, have[k], sub, _child_quantities(k, v, quantities))
         return out
-    return [] if contained(want, have) else [path or "."]
+    return [] if contained(want, have, quantities) else [path or "."]
 
 
 def group_of(api_version):

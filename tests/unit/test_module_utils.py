@@ -189,6 +189,34 @@ def test_condition_waits_name_what_is_missing():
     assert condition_pending(obj, {"type": "Ready", "status": "False", "reason": "Done"}) == "Ready reason Waiting, not Done"
 
 
+def test_values_the_server_writes_back_in_another_form_are_no_difference():
+    """What the API server did to Calico's and Flux's objects: zero values left out, quantities
+    made canonical, a manifest's empty status never written. Each must match; a real difference
+    next to them must not."""
+    from ansible_collections.capstan.fleet.plugins.module_utils._manifest import contained, quantity, unchanged
+
+    assert quantity("1000m") == quantity("1") == quantity(1) and quantity(1000) == quantity("1k")
+    assert quantity("1Gi") == quantity("1024Mi") and quantity("1e3") == quantity("1k") and quantity("0.5") == quantity("500m")
+    assert quantity("fast") is None and quantity(True) is None and quantity("1Qi") is None
+    crd = {"spec": {"preserveUnknownFields": False, "names": {"shortNames": []}}}
+    assert contained(crd, {"spec": {"names": {"kind": "X"}}})
+    assert not contained({"spec": {"preserveUnknownFields": True}}, {"spec": {}})
+    mounts = {"volumeMounts": [{"name": "a", "readOnly": False}, {"name": "b", "readOnly": True}]}
+    assert contained(mounts, {"volumeMounts": [{"name": "a"}, {"name": "b", "readOnly": True}]})
+    assert not contained(mounts, {"volumeMounts": [{"name": "a"}, {"name": "b"}]})
+    res = {"resources": {"limits": {"cpu": "1000m", "memory": "1Gi"}}, "sizeLimit": "1024Mi"}
+    assert contained(res, {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "sizeLimit": "1Gi"})
+    assert not contained(res, {"resources": {"limits": {"cpu": "2", "memory": "1Gi"}}, "sizeLimit": "1Gi"})
+    assert contained({"spec": {"hard": {"pods": 1000}}}, {"spec": {"hard": {"pods": "1k"}}})
+    # elsewhere a string is a string: an env value "1000m" read back as "1" was changed by someone
+    assert not contained({"env": [{"name": "X", "value": "1000m"}]}, {"env": [{"name": "X", "value": "1"}]})
+    ann = {"annotations": {"capstan.fleet/applied-digest": "d1"}}
+    cfg = {"metadata": dict(ann, name="x"), "spec": {"a": 1}, "status": {"acceptedNames": {"kind": ""}, "conditions": []}}
+    live = {"metadata": dict(ann, name="x"), "spec": {"a": 1}, "status": {"acceptedNames": {"kind": "X"}}}
+    assert unchanged(cfg, live) and not unchanged(dict(cfg, spec={"a": 2}), live)
+    assert _manifest.differing(cfg, live) == [] and _manifest.differing(dict(cfg, spec={"a": 2}), live) == ["spec.a"]
+
+
 def test_differing_names_fields_never_values():
     want = {"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"tls.crt": "AAA", "tls.key": "BBB"}, "gone": None}
     have = {"metadata": {"name": "a", "labels": {"x": "1", "y": "2"}}, "data": {"tls.crt": "AAA", "tls.key": "ZZZ"},
