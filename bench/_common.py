@@ -25,18 +25,50 @@ t = time.perf_counter()
 p = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 wall = time.perf_counter() - t
 sys.stderr.buffer.write(p.stdout)
-print(wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(wall, ru.ru_maxrss, p.returncode, ru.ru_utime + ru.ru_stime)
 """
 
 
-def measure(cmd, env=None, what=None):
-    """(wall seconds, peak RSS MiB of the largest process in the tree) of ``cmd`` run fresh."""
+def measure(cmd, env=None, what=None, cpu=False):
+    """(wall seconds, peak RSS MiB of the largest process in the tree) of ``cmd`` run fresh; with
+    ``cpu``, also the CPU seconds (user + system) of the whole tree (every process it waited for)."""
     proc = subprocess.run([sys.executable, "-c", MEASURE, *map(str, cmd)], capture_output=True, text=True,
                           env=dict(os.environ, **(env or {})), check=False)
-    wall, rss_kib, rc = proc.stdout.split()
+    wall, rss_kib, rc, cpu_s = proc.stdout.split()
     if int(rc):
         raise SystemExit("%s failed (%s):\n%s" % (what or " ".join(map(str, cmd)), rc, proc.stderr[-4000:]))
+    if cpu:
+        return float(wall), int(rss_kib) / 1024, float(cpu_s)
     return float(wall), int(rss_kib) / 1024
+
+
+def process_cpu():
+    """{pid: (name, CPU seconds so far)} of every process of the machine (from /proc)."""
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as fh:
+                raw = fh.read()
+        except OSError:
+            continue  # gone meanwhile
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        out[int(entry)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_between(before, after):
+    """{process name: [CPU seconds of each process]} spent between two process_cpu() snapshots,
+    largest first, by the processes alive at both (the lab's servers; short-lived ones are not in it)."""
+    out = {}
+    for pid, (name, t) in after.items():
+        if pid in before and before[pid][0] == name:
+            out.setdefault(name, []).append(round(t - before[pid][1], 2))
+    return {name: sorted(v, reverse=True) for name, v in out.items()}
 
 
 def lab_cli(*args):
