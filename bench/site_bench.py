@@ -139,11 +139,11 @@ def main():
         b["marginal_first_s"] = (b["first_s"] - a["first_s"]) / (b["tenants"] - a["tenants"])
         b["marginal_rerun_s"] = (b["rerun_s"] - a["rerun_s"]) / (b["tenants"] - a["tenants"])
     for r in rows:
+        marginal = "; marginal %.2f s first / %.2f s rerun per added tenant" % (
+            r["marginal_first_s"], r["marginal_rerun_s"]) if "marginal_first_s" in r else ""
         print("%3d tenants (%d runs, forks %d): first %.1f s, rerun %.1f s (after %.0f s settling), peak %.0f MiB, "
-              "lab idle %.0f%% busy%s" % (
-            r["tenants"], r["runs"], r["forks"], r["first_s"], r["rerun_s"], r["settle_s"], r["peak_mib"], 100 * r["lab_busy"],
-            "; marginal %.2f s first / %.2f s rerun per added tenant" % (r["marginal_first_s"], r["marginal_rerun_s"])
-            if "marginal_first_s" in r else ""))
+              "lab idle %.0f%% busy%s" % (r["tenants"], r["runs"], r["forks"], r["first_s"], r["rerun_s"], r["settle_s"],
+                                          r["peak_mib"], 100 * r["lab_busy"], marginal))
         c = r["rerun_cpu_s"]
         print("      rerun CPU: ansible-playbook and its modules %.1f s; servers (last run) %s" % (
             c["ansible"], ", ".join("%s %.1f s (%d, largest %.1f s)" % (k, sum(v), len(v), v[0])
