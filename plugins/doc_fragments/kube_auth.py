@@ -63,7 +63,9 @@ options:
     default: true
     aliases: [verify_ssl]
   request_timeout:
-    description: Seconds to wait for one API request.
+    description:
+      - Seconds to wait for one API request. A request the server answers with 429 (not now) is
+        asked again after its C(Retry-After), up to ten times within this time.
     type: float
     default: 30
 requirements:

@@ -17,6 +17,7 @@ import os
 import ssl
 import tempfile
 import threading
+import time
 from urllib.parse import urlencode
 
 try:
@@ -76,8 +77,9 @@ KUBE_AUTH_ARGSPEC = dict(
 
 
 class KubeError(FleetError):
-    """``retryable``: the server did not answer (refused, reset, timed out) or a kubeconfig Secret
-    is not written yet - waiting may mend it; TLS, authorisation and API errors are not."""
+    """``retryable``: the server did not answer (refused, reset, timed out), kept saying 429 (not
+    now) or a kubeconfig Secret is not written yet - waiting may mend it; TLS, authorisation and
+    other API errors are not."""
     def __init__(self, msg, status=None, reason=None, body=None, retryable=False):
         super().__init__(msg)
         self.status = status
@@ -94,6 +96,17 @@ class KubeError(FleetError):
         """The same error, its message prefixed with where it happened."""
         return KubeError("%s: %s" % (context, self), status=self.status, reason=self.reason, body=self.body,
                          retryable=self.retryable)
+
+
+MAX_429_RETRIES = 10
+
+
+def retry_after(value, default=1.0, cap=10.0):
+    """Seconds to wait from a Retry-After header (whole seconds; a date or nonsense: ``default``)."""
+    try:
+        return min(max(float(value), 0.1), cap)
+    except (TypeError, ValueError):
+        return default
 
 
 # what urllib3 raises when a server does not answer; an SSLError is not among them
@@ -308,13 +321,22 @@ class KubeClient(object):
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
             headers["Content-Type"] = content_type
-        try:
-            r = self.http.request(method, url, body=data, headers=headers, timeout=self.timeout)
-        except urllib3.exceptions.HTTPError as e:
-            # host:port rather than the URL: a kubeconfig given as content is no_log, and
-            # Ansible masks its values (the server URL among them) in every message
-            raise KubeError("cannot reach the Kubernetes API at %s: %s" % (self.server.split("://", 1)[-1], e),
-                            retryable=_unanswered(e))
+        # 429 is the server saying "not now" before it handles the request (priority and
+        # fairness, or a resource whose storage is (re)initializing - a CRD created a moment
+        # ago): asked again after its Retry-After, as client-go does, within the request timeout
+        deadline = time.monotonic() + self.timeout
+        for attempt in range(MAX_429_RETRIES + 1):
+            try:
+                r = self.http.request(method, url, body=data, headers=headers, timeout=self.timeout)
+            except urllib3.exceptions.HTTPError as e:
+                # host:port rather than the URL: a kubeconfig given as content is no_log, and
+                # Ansible masks its values (the server URL among them) in every message
+                raise KubeError("cannot reach the Kubernetes API at %s: %s" % (self.server.split("://", 1)[-1], e),
+                                retryable=_unanswered(e))
+            pause = retry_after(r.headers.get("Retry-After"))
+            if r.status != 429 or attempt == MAX_429_RETRIES or time.monotonic() + pause > deadline:
+                break
+            time.sleep(pause)
         text = r.data.decode("utf-8", "replace")
         try:
             payload = json.loads(text) if text else {}
@@ -325,6 +347,7 @@ class KubeClient(object):
             raise KubeError(
                 "%s %s: %s %s" % (method, path, r.status, msg or r.reason),
                 status=r.status, reason=(payload.get("reason") if isinstance(payload, dict) else None), body=payload,
+                retryable=r.status == 429,
             )
         return payload
 

@@ -198,8 +198,10 @@ objects:
 retryable:
   description:
     - On failure, V(true) when waiting may mend it - the API server did not answer (connection
-      refused, reset or timed out) or the O(kubeconfig_secret) does not exist yet (a cluster being
-      made). TLS, authorisation and API errors are not retryable. For C(until) loops.
+      refused, reset or timed out), kept answering 429 (each 429 is asked again after its
+      C(Retry-After) within O(request_timeout), as client-go does), or the O(kubeconfig_secret) does
+      not exist yet (a cluster being made). TLS, authorisation and other API errors are not
+      retryable. For C(until) loops.
   returned: on failure, when true
   type: bool
 changed_objects:

@@ -365,3 +365,47 @@ def test_a_server_that_does_not_answer_is_retryable_a_tls_failure_is_not():
     with pytest.raises(KubeError) as mixed:
         _manifest._run_parallel(fail, [(True,), (False,)], 2)
     assert not mixed.value.retryable
+
+
+def test_a_429_is_asked_again_after_retry_after_and_stays_retryable():
+    """A kube-apiserver answers 429 "storage is (re)initializing" for a CRD created a moment ago
+    (seen in the demo, inside a tenant the ClusterResourceSet had just filled); the client asks again
+    after Retry-After, as client-go does, and a server that keeps saying 429 ends in a retryable error."""
+    import http.server
+    import threading
+
+    answers = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            busy = len(answers) < self.server.busy
+            answers.append(429 if busy else 200)
+            body = b'{"kind": "Status", "message": "storage is (re)initializing"}' if busy else b'{"kind": "APIVersions"}'
+            self.send_response(answers[-1])
+            if busy:
+                self.send_header("Retry-After", "0")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d" % server.server_address[1]
+    try:
+        server.busy = 2
+        assert _kube.KubeClient(url, timeout=5).request("GET", "/api") == {"kind": "APIVersions"}
+        assert answers == [429, 429, 200]
+        del answers[:]
+        server.busy = 100
+        with pytest.raises(KubeError) as busy:
+            _kube.KubeClient(url, timeout=5).request("GET", "/api")
+    finally:
+        server.shutdown()
+    assert len(answers) == _kube.MAX_429_RETRIES + 1
+    assert busy.value.status == 429 and busy.value.retryable and "storage is (re)initializing" in str(busy.value)
+    assert _kube.retry_after("3") == 3 and _kube.retry_after(None) == 1.0 and _kube.retry_after("Wed, 21 Oct") == 1.0
+    assert _kube.retry_after("600") == 10.0
