@@ -78,10 +78,10 @@ def busy_share(seconds=5.0):
 def settle(limit=120.0, window=5.0, quiet=0.25):
     """Wait until the lab has settled after a first run, and return how long that took.
 
-    An API server that has just been given Calico's and Flux's CRDs keeps a core busy for a while
-    building their OpenAPI models (measured: 20 % of a core for each tenant the lab's
-    ClusterResourceSet controller filled at the end of the first run, for tens of seconds); a
-    rerun started at once paid for that. Settled: a window in which the machine is under 25 %
+    An API server that has just been given Calico's and Flux's CRDs is busy with them for a while
+    (measured: 20 % of a core for each tenant the lab's ClusterResourceSet controller filled at
+    the end of the first run, for tens of seconds; most likely their OpenAPI models); a rerun
+    started at once paid for that. Settled: a window in which the machine is under 25 %
     busy (the idle lab with 20 tenants: 10 to 14 %)."""
     start = time.monotonic()
     while time.monotonic() - start < limit and busy_share(window) >= quiet:
