@@ -17,7 +17,7 @@ import base64
 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError
 from ansible_collections.capstan.fleet.plugins.module_utils._kube import KubeClient
-from ansible_collections.capstan.fleet.plugins.module_utils._manifest import converge, redact, secret_values
+from ansible_collections.capstan.fleet.plugins.module_utils._manifest import converge, object_key, redact, secret_values
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (
     CAPI_SECRETS, capi_secrets, ensure_ca, ensure_keypair, ensure_role, role_conflicts,
 )
@@ -118,8 +118,8 @@ def ensure_cluster(client, entry, check_mode, kube=None, no_log_values=None):
 
     out["secrets"] = _lay_secrets(client, entry, kv_mount, kv_path, check_mode, kube, out, diffs,
                                   no_log_values if no_log_values is not None else set())
-    out["changed"] = bool(diffs) or out["secrets"].get("changed", False) or any(
-        c["changed"] for c in out["cas"])
+    # every change above left a diff; the Secrets in check mode can be due without one (CAs first)
+    out["changed"] = bool(diffs) or out["secrets"].get("changed", False)
     return out, diffs
 
 
@@ -131,13 +131,15 @@ def _lay_secrets(client, entry, kv_mount, kv_path, check_mode, kube, out, diffs,
         # an intermediate that would be made is not in KV yet: nothing to read, nothing to compare
         return {"laid": False, "changed": True, "reason": "the cluster's CAs are made first"}
     name, namespace = entry["name"], entry["namespace"]
-    live = {}
+    live, known = {}, {}
     for suffix in CAPI_SECRETS:
+        ref = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "%s-%s" % (name, suffix), "namespace": namespace}}
         try:
-            obj = kube.get("v1", "Secret", "%s-%s" % (name, suffix), namespace)
+            obj = kube.get("v1", "Secret", ref["metadata"]["name"], namespace)
         except FleetError:
-            obj = None  # unreadable here: converge below reports it
+            continue  # unreadable here: converge below reads it again and reports it
         live[suffix] = (obj or {}).get("data") or {}
+        known[object_key(ref)] = obj  # converge compares with it instead of reading it again
 
     def laid_already(suffix, crt, key):
         # the exact pair is in the management cluster: it was checked when it was laid
@@ -149,7 +151,8 @@ def _lay_secrets(client, entry, kv_mount, kv_path, check_mode, kube, out, diffs,
     docs += [("Vault %s/%s" % (kv_mount, kv_path), d) for d in definitions]
     no_log_values.update(secret_values(docs))
     try:
-        results, changed = converge(kube, docs, "present", check_mode, overwrite=capi.get("overwrite", False))
+        results, changed = converge(kube, docs, "present", check_mode, overwrite=capi.get("overwrite", False),
+                                    known=known)
     except FleetError as e:
         raise FleetError("laying its Cluster API Secrets into the management cluster: %s" % e)
     for r in results:

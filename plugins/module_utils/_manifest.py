@@ -218,9 +218,10 @@ def contained(want, have, quantities=False):
         return isinstance(have, list) and len(want) == len(have) and all(contained(w, h) for w, h in zip(want, have))
     if isinstance(want, bool) or isinstance(have, bool):
         return want is have
-    if want == have:
-        return True
-    return quantities and quantity(want) is not None and quantity(want) == quantity(have)
+    if want == have or not quantities:
+        return want == have
+    value = quantity(want)
+    return value is not None and value == quantity(have)
 
 
 def _spec_of(config):
@@ -533,6 +534,7 @@ class _Run(object):
             meta = obj["metadata"]
             groups.setdefault((obj["apiVersion"], obj["kind"], meta.get("namespace")), []).append(obj)
         for (api_version, kind, ns), members in groups.items():
+            members = [o for o in members if _key(o) not in self.before]  # read by the caller already
             if len(members) < PREFETCH_MIN or self.is_pending(members[0]):
                 continue
             try:
@@ -653,16 +655,24 @@ def _apply_parent(client, applyset, gks, namespaces):
         raise e.within("ApplySet parent %s" % applyset.ref)
 
 
+def object_key(obj):
+    """What identifies an object (a definition or a live one) for ``converge``'s ``known``."""
+    return _key(obj)
+
+
 def converge(client, docs, state="present", check_mode=False, namespace=None, applyset=None,
-             prune=False, workers=8, overwrite=True):
+             prune=False, workers=8, overwrite=True, known=None):
     """Apply (or delete) each object; return per-object results and whether anything changed.
 
     With ``applyset`` (an ApplySet) the objects are recorded as its members; with ``prune`` the
     members that are no longer in ``docs`` are deleted (all of them for ``state=absent``), and
     their results carry ``pruned: True``. With ``overwrite=False`` an object that exists is left as
     it is when it holds the configured values, and is an error (naming the fields) when it does not.
+    ``known``: live objects the caller has just read ({object_key: object, or None when absent}),
+    not read again.
     """
     run = _Run(client, state, check_mode, namespace, applyset, overwrite)
+    run.before.update(known or {})
     docs = ordered(docs) if state == "present" else list(reversed(ordered(docs)))
     first = [(o, run.prepare(d)) for o, d in docs if d.get("kind") in FIRST_KINDS]
     rest = [(o, run.prepare(d)) for o, d in docs if d.get("kind") not in FIRST_KINDS]

@@ -64,15 +64,18 @@ class FleetModule(object):
         raise NotImplementedError
 
     def __call__(self):
+        # Ansible echoes the arguments back in every result, failures included (shown at -vvv,
+        # kept in registered variables); a bundle's text given inline (Calico's manifest is
+        # 350 KB) is echoed by size and digest
+        invocation = {"module_args": abridged(self.params)}
         try:
             result = self.run()
         except FleetError as e:
-            self.module.fail_json(msg=str(e), **getattr(e, "extra", {}))
+            self.module.fail_json(msg=str(e), invocation=invocation, **getattr(e, "extra", {}))
         except Exception as e:  # an unexpected bug: still one line, the trace only at -vvv
-            self.module.fail_json(msg="unexpected error: %s: %s" % (type(e).__name__, e), exception=traceback.format_exc())
+            self.module.fail_json(msg="unexpected error: %s: %s" % (type(e).__name__, e), exception=traceback.format_exc(),
+                                  invocation=invocation)
         if self.result_no_log:
             result["_capstan_no_log"] = True
-        # Ansible echoes the arguments back (shown at -vvv, kept in registered variables); a
-        # bundle's text given inline (Calico's manifest is 350 KB) is echoed by size and digest
-        result.setdefault("invocation", {"module_args": abridged(self.params)})
+        result.setdefault("invocation", invocation)
         self.module.exit_json(**result)

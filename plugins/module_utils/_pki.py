@@ -275,6 +275,15 @@ def ensure_ca(client, p, check_mode, diff_mode):
     return out
 
 
+# a PKI mount's config/auto-tidy parameters the modules manage (vault_pki_ca, vault_pki_cluster)
+AUTO_TIDY_OPTIONS = dict(
+    enabled=dict(type="bool"),
+    interval_duration=dict(type="str"),
+    tidy_cert_store=dict(type="bool"),
+    tidy_revoked_certs=dict(type="bool"),
+    safety_buffer=dict(type="str"),
+)
+
 # the PKI role parameters the modules manage (vault_pki_role, vault_pki_cluster)
 ROLE_OPTIONS = dict(
     ttl=dict(type="str"),

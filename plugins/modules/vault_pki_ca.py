@@ -187,7 +187,7 @@ reason:
 
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, ensure_ca,
+    AUTO_TIDY_OPTIONS, CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY, ensure_ca,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
     HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, vault_client,
@@ -223,13 +223,7 @@ class VaultPkiCa(FleetModule):
             auto_rebuild=dict(type="bool"),
             auto_rebuild_grace_period=dict(type="str"),
         )),
-        auto_tidy=dict(type="dict", options=dict(
-            enabled=dict(type="bool"),
-            interval_duration=dict(type="str"),
-            tidy_cert_store=dict(type="bool"),
-            tidy_revoked_certs=dict(type="bool"),
-            safety_buffer=dict(type="str"),
-        )),
+        auto_tidy=dict(type="dict", options=AUTO_TIDY_OPTIONS),
     )
     module_kwargs = dict(required_if=[("type", "intermediate", ("parent_mount",))])
     required_libs = (("hvac", HAS_HVAC, HVAC_IMPORT_ERROR), ("cryptography", HAS_CRYPTOGRAPHY, CRYPTOGRAPHY_IMPORT_ERROR))

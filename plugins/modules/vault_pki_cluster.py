@@ -263,14 +263,11 @@ from ansible_collections.capstan.fleet.plugins.module_utils._cluster_pki import 
 from ansible_collections.capstan.fleet.plugins.module_utils._errors import FleetError  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._module import FleetModule  # noqa: E402
 from ansible_collections.capstan.fleet.plugins.module_utils._pki import (  # noqa: E402
-    CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY,
+    AUTO_TIDY_OPTIONS, CRYPTOGRAPHY_IMPORT_ERROR, HAS_CRYPTOGRAPHY,
 )
 from ansible_collections.capstan.fleet.plugins.module_utils._vault import (  # noqa: E402
     HAS_HVAC, HVAC_IMPORT_ERROR, VAULT_AUTH_ARGSPEC, VaultError, vault_client,
 )
-
-AUTO_TIDY = dict(enabled=dict(type="bool"), interval_duration=dict(type="str"), tidy_cert_store=dict(type="bool"),
-                 tidy_revoked_certs=dict(type="bool"), safety_buffer=dict(type="str"))
 
 
 class VaultPkiCluster(FleetModule):
@@ -287,7 +284,7 @@ class VaultPkiCluster(FleetModule):
                 renew_before=dict(type="str", default="0s"),
                 key_type=dict(type="str", default="rsa", choices=["rsa", "ec", "ed25519"]),
                 key_bits=dict(type="int"),
-                auto_tidy=dict(type="dict", options=AUTO_TIDY),
+                auto_tidy=dict(type="dict", options=AUTO_TIDY_OPTIONS),
             )),
             sa_key_bits=dict(type="int", default=2048),
             roles=dict(type="list", elements="dict", default=[], options=dict(

@@ -338,6 +338,13 @@ def test_big_inline_bundle_is_echoed_by_size_and_objects_can_stay_out_of_the_res
     res = play([task], module_defaults=kube_defaults)
     r = res.task("apply")["result"]
     assert res.rc == 0 and res.changed() == [] and r["objects"][1]["result"]["data"] == {"k": "v"}, res.stdout
+    # a failing run echoes it the same way (here: the namespace does not exist)
+    bad = {"name": "bad", "capstan.fleet.manifest": {"definition": [text.replace(ns, ns + "-none")]},
+           "ignore_errors": True}
+    res = play([bad], module_defaults=kube_defaults)
+    r = res.task("bad")["result"]
+    assert f'namespaces "{ns}-none" not found' in r["msg"], res.stdout
+    assert r["invocation"]["module_args"]["definition"][0].startswith("<") and big not in str(r)
 
 
 def _applies(kubeconfig):
